@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs every Debian package Trellis' tests, lab and benchmarks need. Idempotent; run as root.
+#   iproute2, nftables, conntrack   kernel plumbing the lab and tests drive (ip netns, nft -f)
+#   containerd, runc                 a real CNI client: tests start containers with `ctr run --cni`
+#   iptables                         used by the reference portmap plugin chained after trellis-cni in tests
+#   containernetworking-plugins      the reference plugins: portmap/bandwidth for chaining, bridge+host-local as the benchmark peer, loopback for containerd
+#   busybox-static                   the rootfs of the tiny OCI image the containerd test builds on the fly
+#   util-linux, procps               unshare/nsenter, ps
+#   time                             GNU time: peak RSS of plugin processes in bench/
+set -euo pipefail
+packages=(time iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static util-linux procps)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q "${missing[@]}"
+fi
