@@ -39,6 +39,11 @@ internal static class CniDemo
             foreach (var pod in s_pods)
             {
                 Ip("netns", "add", PodNs(pod));
+                // A runtime brings up the pod's loopback (containerd runs the loopback plugin):
+                // without it a pod cannot even reach its own address.
+                using var podNs = NetNs.Open("/var/run/netns/" + PodNs(pod));
+                using var nl = RtNetlink.OpenIn(podNs);
+                nl.LinkSetUp(nl.LinkGetByName("lo")!.Index);
             }
             string conflist = $$$"""
                 {"cniVersion":"1.1.0","name":"demo","plugins":[{"type":"trellis-cni","bridge":"trellis0","isGateway":true,"mtu":1500,"hairpinMode":true,
