@@ -15,6 +15,14 @@ internal static class Program
         root.Subcommands.Add(ServeHostnameCommand());
         root.Subcommands.Add(ConnectCommand());
         root.Subcommands.Add(DemoCommand());
+        root.Subcommands.Add(Commands.LabCommands.Create());
+        root.Subcommands.Add(Commands.ObjectCommands.Apply());
+        root.Subcommands.Add(Commands.ObjectCommands.Delete());
+        root.Subcommands.Add(Commands.ObjectCommands.Get());
+        root.Subcommands.Add(Commands.ObjectCommands.Exec());
+        root.Subcommands.Add(Commands.ObjectCommands.ProbeCommand());
+        root.Options.Add(Commands.ObjectCommands.StoreOption);
+        root.Options.Add(Commands.ObjectCommands.LabOption);
 
         var parse = root.Parse(args);
         if (parse.Errors.Count > 0)
@@ -27,12 +35,22 @@ internal static class Program
         }
         try
         {
-            return await parse.InvokeAsync().ConfigureAwait(false);
+            return await parse.InvokeAsync(new InvocationConfiguration { EnableDefaultExceptionHandler = false }).ConfigureAwait(false);
         }
         catch (UsageException e)
         {
             await Console.Error.WriteLineAsync($"trellis: {e.Message}").ConfigureAwait(false);
             return 2;
+        }
+        catch (ArgumentException e) when (e.ParamName == "url")
+        {
+            await Console.Error.WriteLineAsync($"trellis: --store: {e.Message}").ConfigureAwait(false);
+            return 2;
+        }
+        catch (Exception e) when (e is Trellis.Store.StoreException or IOException or TimeoutException or Trellis.Netlink.NetlinkException)
+        {
+            await Console.Error.WriteLineAsync($"trellis: {e.Message}").ConfigureAwait(false);
+            return 1;
         }
     }
 

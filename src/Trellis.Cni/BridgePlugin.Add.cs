@@ -11,6 +11,9 @@ internal sealed partial class BridgePlugin
 {
     private CniResult Add()
     {
+        // Pure checks first: a requested address outside every range must fail before anything
+        // (even the bridge) is made on the node.
+        var requested = IpAllocator.AssignRequested(_conf.Ipam.Ranges, _conf.RequestedIps(_env));
         using var containerNs = OpenContainerNetNs(_env.NetNs!);
         using var host = RtNetlink.Open();
         var bridge = EnsureBridge(host);
@@ -23,7 +26,7 @@ internal sealed partial class BridgePlugin
         // mid-flight: any unlabelled or unowned leftover it finds belongs to a killed invocation.
         using (_store.Lock())
         {
-            ips = Reserve();
+            ips = Reserve(requested);
             Trace.Mark("ipam reserved");
             try
             {
@@ -62,11 +65,10 @@ internal sealed partial class BridgePlugin
     }
 
     /// <summary>One address per range set, honouring requested IPs; an ADD retried for the same attachment gets its addresses back.</summary>
-    private List<IpAllocation> Reserve()
+    private List<IpAllocation> Reserve(IReadOnlyList<IPAddress?> requested)
     {
         var sets = _conf.Ipam.Ranges;
         var held = _store.GetByAttachment(_env.ContainerId!, _env.IfName!);
-        var requested = IpAllocator.AssignRequested(sets, _conf.RequestedIps(_env));
         var result = new List<IpAllocation>(sets.Count);
         for (int i = 0; i < sets.Count; i++)
         {
@@ -105,6 +107,10 @@ internal sealed partial class BridgePlugin
                 // Another ADD created it first.
                 br = host.LinkGetByName(_conf.Bridge);
             }
+            catch (NetlinkException e)
+            {
+                throw new CniException(CniErrorCode.InvalidConfig, $"bridge: cannot create '{_conf.Bridge}': {e.Message}");
+            }
         }
         if (br is null || br.Kind != "bridge")
         {
@@ -124,8 +130,7 @@ internal sealed partial class BridgePlugin
         {
             // A leftover of an ADD killed for this very attachment (labelled ours, or unlabelled on
             // our bridge): replace it. Anything else with this name is not ours to delete.
-            var owner = HostVethName.ParseAlias(existing.Alias, _conf.Name);
-            bool leftover = owner == (_env.ContainerId!, _env.IfName!)
+            bool leftover = existing.Alias == HostVethName.Alias(_conf.Name, _env.ContainerId!, _env.IfName!)
                 || (string.IsNullOrEmpty(existing.Alias) && existing.MasterIndex == bridge.Index);
             if (!leftover)
             {

@@ -122,6 +122,7 @@ internal sealed partial class BridgePlugin
     private CniResult? Gc()
     {
         var valid = (_conf.ValidAttachments ?? []).Select(a => (a.ContainerId, a.IfName)).ToHashSet();
+        var validAliases = valid.Select(a => HostVethName.Alias(_conf.Name, a.ContainerId, a.IfName)).ToHashSet(StringComparer.Ordinal);
         using var host = RtNetlink.Open();
         using (_store.Lock())
         {
@@ -133,9 +134,8 @@ internal sealed partial class BridgePlugin
                 {
                     continue;
                 }
-                var owner = HostVethName.ParseAlias(link.Alias, _conf.Name);
-                bool orphan = owner is { } o
-                    ? !valid.Contains(o)
+                bool orphan = HostVethName.IsOfNetwork(link.Alias, _conf.Name)
+                    ? !validAliases.Contains(link.Alias!)
                     : string.IsNullOrEmpty(link.Alias) && bridge is not null && link.MasterIndex == bridge.Index;
                 if (orphan)
                 {

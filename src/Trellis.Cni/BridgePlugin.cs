@@ -49,6 +49,11 @@ internal sealed partial class BridgePlugin
         {
             throw new CniException(CniErrorCode.UnknownContainer, $"CNI_NETNS: network namespace '{path}' does not exist");
         }
+        catch (NetlinkException e)
+        {
+            // ENOTDIR, ENAMETOOLONG, EACCES, not a namespace file…: the variable is unusable.
+            throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_NETNS: cannot open '{path}': {e.ErrnoName}");
+        }
     }
 
     private static CniException Fail(string what, NetlinkException e) =>

@@ -30,17 +30,33 @@ internal static class HostVethName
         return Prefix + (h & 0xFFFF_FFFF_FFFFUL).ToString("x12", System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    public static string Alias(string network, string containerId, string ifName) =>
-        $"{AliasPrefix}{network} {containerId} {ifName}";
+    /// <summary>IFALIASZ - 1: the kernel refuses longer aliases with ERANGE.</summary>
+    private const int MaxAliasBytes = 255;
 
-    /// <summary>Parses an alias written by <see cref="Alias"/>; null for links that are not ours or another network's.</summary>
-    public static (string ContainerId, string IfName)? ParseAlias(string? alias, string network)
+    /// <summary>
+    /// "trellis-cni NETWORK CONTAINERID IFNAME"; when that does not fit the kernel's 255 bytes (the
+    /// spec sets no limit on container ids), "trellis-cni #NETHASH ATTACHMENTHASH" instead.
+    /// </summary>
+    public static string Alias(string network, string containerId, string ifName)
     {
-        if (alias is null || !alias.StartsWith(AliasPrefix, StringComparison.Ordinal))
+        string plain = $"{AliasPrefix}{network} {containerId} {ifName}";
+        return System.Text.Encoding.UTF8.GetByteCount(plain) <= MaxAliasBytes
+            ? plain
+            : $"{AliasPrefix}#{Hash(network)} {Hash(network + "\n" + containerId + "\n" + ifName)}";
+    }
+
+    /// <summary>Whether the alias labels a link of this network (in either form).</summary>
+    public static bool IsOfNetwork(string? alias, string network) =>
+        alias is not null && alias.StartsWith(AliasPrefix, StringComparison.Ordinal)
+        && (alias.StartsWith($"{AliasPrefix}{network} ", StringComparison.Ordinal) || alias.StartsWith($"{AliasPrefix}#{Hash(network)} ", StringComparison.Ordinal));
+
+    private static string Hash(string text)
+    {
+        ulong h = 14695981039346656037UL;
+        foreach (char c in text)
         {
-            return null;
+            h = (h ^ c) * 1099511628211UL;
         }
-        var parts = alias[AliasPrefix.Length..].Split(' ');
-        return parts.Length == 3 && parts[0] == network ? (parts[1], parts[2]) : null;
+        return h.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
     }
 }

@@ -39,6 +39,11 @@ internal static class InterfaceName
                 return "contains '/', ':', NUL or whitespace";
             }
         }
+        // dev_valid_name applies isspace() to bytes, and the kernel's ctype counts 0xA0 as a space.
+        if (Array.IndexOf(Encoding.UTF8.GetBytes(name), (byte)0xA0) >= 0)
+        {
+            return "contains byte 0xA0, which the kernel reads as whitespace";
+        }
         return null;
     }
 }

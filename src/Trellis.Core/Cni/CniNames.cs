@@ -73,6 +73,15 @@ public static class CniNames
         {
             return $"{Quote.Of(value)} is not valid UTF-8";
         }
+        // The kernel's dev_valid_name tests isspace() on each *byte*, and its ctype table counts
+        // 0xA0 (Latin-1 NBSP) as a space: "à" (c3 a0) is refused with EINVAL.
+        foreach (byte b in System.Text.Encoding.UTF8.GetBytes(value))
+        {
+            if (b == 0xA0)
+            {
+                return $"{Quote.Of(value)} contains a byte the kernel reads as whitespace (0xA0)";
+            }
+        }
         return null;
     }
 

@@ -1,0 +1,419 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Trellis.Cli.Cluster;
+using Trellis.CniClient;
+using Trellis.Core.Objects;
+using Trellis.Netlink;
+using Trellis.Store;
+
+namespace Trellis.Cli.Lab;
+
+/// <summary>
+/// The lab's stand-in for the kubelet, one per node, running inside the node's netns. For each
+/// pod bound to its node it does what kubelet + a CRI runtime do for networking: a pod netns,
+/// CNI ADD through the node's conflist (results cached for DEL/CHECK as libcni does), the pod's
+/// resolv.conf, its containers as processes in the netns, and status (podIP, Ready) back in the
+/// store. A restarted kubelet re-adopts running pods from its records instead of restarting them.
+/// </summary>
+public sealed class Kubelet
+{
+    public const string IpAnnotation = "trellis.dev/ip";
+
+    private readonly LabState _lab;
+    private readonly LabStateNode _node;
+    private readonly ObjectClient _client;
+    private readonly string _trellis;
+    private readonly CniInvoker _cni;
+    private readonly CniConfigList _conflist;
+    private static readonly string[] s_conditionTypes = ["PodScheduled", "Initialized", "ContainersReady", "Ready"];
+    private readonly Dictionary<string, PodRecord> _pods = [];
+    private readonly TextWriter _log;
+
+    public Kubelet(LabState lab, LabStateNode node, ObjectClient client, string binDir, TextWriter log)
+    {
+        _lab = lab;
+        _node = node;
+        _client = client;
+        _log = log;
+        _trellis = Path.Combine(binDir, "trellis");
+        _cni = new CniInvoker([binDir, "/usr/lib/cni"], Path.Combine(PodRecord.Dir(lab.Name, node.Name), "cni-cache"));
+        string conf = Directory.EnumerateFiles(node.CniConfDir, "*.conflist").Order(StringComparer.Ordinal).First();
+        _conflist = CniConfigList.Load(conf);
+    }
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        foreach (var r in PodRecord.LoadAll(_lab.Name, _node.Name))
+        {
+            _pods[r.Uid] = r;
+            Log($"re-adopted {r.Namespace}/{r.Name} ({(r.Containers.All(Procs.IsAlive) ? "running" : "some containers gone")})");
+        }
+        await SetNodeReadyAsync(ct).ConfigureAwait(false);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var (pods, rev) = await _client.ListAsync(Kinds.Pod, null, ct).ConfigureAwait(false);
+                var mine = pods.Where(p => new PodView(p.Json).NodeName == _node.Name).ToList();
+                foreach (var uid in _pods.Keys.Except(mine.Select(p => new PodView(p.Json).Metadata.Uid ?? "")).ToList())
+                {
+                    await TeardownAsync(_pods[uid], ct).ConfigureAwait(false);
+                }
+                foreach (var p in mine)
+                {
+                    await EnsureAsync(new PodView(p.Json), ct).ConfigureAwait(false);
+                }
+                await WatchLoopAsync(rev, ct).ConfigureAwait(false);
+            }
+            catch (StoreCompactedException)
+            {
+                Log("watch fell behind compaction: relisting");
+            }
+            catch (StoreException e) when (!ct.IsCancellationRequested)
+            {
+                Log($"store: {e.Message}; retrying");
+                await Task.Delay(500, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task WatchLoopAsync(long rev, CancellationToken ct)
+    {
+        using var resync = new PeriodicTimer(TimeSpan.FromMilliseconds(200));
+        var watch = _client.WatchAsync(Kinds.Pod, rev, ct).GetAsyncEnumerator(ct);
+        try
+        {
+            Task<bool>? next = null;
+            Task<bool>? tick = null;
+            while (!ct.IsCancellationRequested)
+            {
+                next ??= watch.MoveNextAsync().AsTask();
+                tick ??= resync.WaitForNextTickAsync(ct).AsTask();
+                var done = await Task.WhenAny(next, tick).ConfigureAwait(false);
+                if (done == next)
+                {
+                    if (!await next.ConfigureAwait(false))
+                    {
+                        return;
+                    }
+                    var e = watch.Current;
+                    next = null;
+                    var pod = new PodView(e.Stored.Json);
+                    string uid = pod.Metadata.Uid ?? "";
+                    if (e.Type == WatchEventType.Delete || pod.IsTerminating)
+                    {
+                        if (_pods.TryGetValue(uid, out var rec))
+                        {
+                            await TeardownAsync(rec, ct).ConfigureAwait(false);
+                        }
+                    }
+                    else if (pod.NodeName == _node.Name)
+                    {
+                        await EnsureAsync(pod, ct).ConfigureAwait(false);
+                    }
+                }
+                else
+                {
+                    await tick.ConfigureAwait(false);
+                    tick = null;
+                    await SyncStatusAsync(ct).ConfigureAwait(false);
+                }
+            }
+        }
+        finally
+        {
+            await watch.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Starts the pod when it is new here; otherwise nothing (status is handled by the periodic sync).</summary>
+    private async Task EnsureAsync(PodView pod, CancellationToken ct)
+    {
+        string uid = pod.Metadata.Uid ?? "";
+        if (uid.Length == 0 || _pods.ContainsKey(uid))
+        {
+            return;
+        }
+        string netns = Core.Lab.LabNames.PodNetns(_lab.Name, pod.Namespace ?? "default", pod.Name, uid);
+        var record = new PodRecord { Uid = uid, Namespace = pod.Namespace ?? "default", Name = pod.Name, Netns = netns };
+        // Recorded before anything is made, so a crash at any point leaves something to clean up.
+        record.Save(_lab.Name, _node.Name);
+        _pods[uid] = record;
+        try
+        {
+            LabNetwork.EnsureNetns(netns);
+            using (var ns = NetNs.Open(LabNetwork.NetnsPath(netns)))
+            using (var nl = RtNetlink.OpenIn(ns))
+            {
+                nl.LinkSetUp(nl.LinkGetByName("lo")!.Index);
+            }
+            WriteResolvConf(pod, netns);
+            var rt = Attachment(pod, netns);
+            var result = _cni.Add(_conflist, rt);
+            string ip = result["ips"]![0]!["address"]!.GetValue<string>().Split('/')[0];
+            var procs = pod.Containers.Select(c => StartContainer(pod, c, netns)).ToList();
+            record = record with { PodIp = ip, Containers = procs };
+            record.Save(_lab.Name, _node.Name);
+            _pods[uid] = record;
+            Log($"started {pod} in {netns}: {ip}");
+            await WriteStatusAsync(pod, record, ready: false, reason: null, ct).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is CniClientException or IOException or NetlinkException)
+        {
+            Log($"pod {pod}: {e.Message}");
+            await WriteStatusAsync(pod, record, ready: false, reason: e.Message, ct).ConfigureAwait(false);
+        }
+    }
+
+    private static CniRuntimeConf Attachment(PodView pod, string netns)
+    {
+        var args = new List<KeyValuePair<string, string>>
+        {
+            new("IgnoreUnknown", "1"),
+            new("K8S_POD_NAMESPACE", pod.Namespace ?? "default"),
+            new("K8S_POD_NAME", pod.Name),
+            new("K8S_POD_INFRA_CONTAINER_ID", pod.Metadata.Uid ?? ""),
+            new("K8S_POD_UID", pod.Metadata.Uid ?? ""),
+        };
+        if (pod.Metadata.Annotation(IpAnnotation) is { Length: > 0 } ip)
+        {
+            args.Add(new("IP", ip));
+        }
+        return new CniRuntimeConf(pod.Metadata.Uid ?? "", LabNetwork.NetnsPath(netns), "eth0") { Args = args };
+    }
+
+    private ProcRecord StartContainer(PodView pod, ContainerView c, string netns)
+    {
+        var argv = new List<string> { "ip", "netns", "exec", netns };
+        if (c.Command.Count > 0)
+        {
+            argv.AddRange(c.Command);
+            argv.AddRange(c.Args);
+        }
+        else if (c.Ports.Count > 0)
+        {
+            // No command (an image such as agnhost): serve the declared ports like serve-hostname.
+            argv.AddRange([_trellis, "serve-hostname", "--name", pod.Name, "--port"]);
+            argv.AddRange(c.Ports.Select(p => $"{p.ContainerPort}/{p.Protocol.ToLowerInvariant()}"));
+        }
+        else
+        {
+            argv.AddRange(["sleep", "infinity"]);
+        }
+        var env = new Dictionary<string, string>
+        {
+            ["POD_NAME"] = pod.Name,
+            ["POD_NAMESPACE"] = pod.Namespace ?? "default",
+        };
+        foreach (var e in c.Json["env"] as JsonArray ?? [])
+        {
+            if (e?["name"]?.GetValue<string>() is { } n && e["value"] is JsonValue v)
+            {
+                env[n] = v.ToString();
+            }
+        }
+        string log = $"{Core.Lab.LabNames.LogDir(_lab.Name)}/pods/{pod.Namespace}_{pod.Name}_{c.Name}.log";
+        return Procs.SpawnDetached("container:" + c.Name, argv, log, _node.Name, env);
+    }
+
+    private void WriteResolvConf(PodView pod, string netns)
+    {
+        string ns = pod.Namespace ?? "default";
+        var search = new List<string>();
+        var servers = new List<string>();
+        var options = new List<string>();
+        switch (pod.DnsPolicy)
+        {
+            case "None":
+                break;
+            case "Default":
+                // The node's resolver is the lab's outside world; nothing is taken from the host (DESIGN.md §5).
+                servers.Add(_lab.OutsideIp);
+                break;
+            default: // ClusterFirst (and ClusterFirstWithHostNet, as pods here never use the host network)
+                servers.Add(_lab.DnsIp);
+                search.AddRange([$"{ns}.svc.{_lab.Domain}", $"svc.{_lab.Domain}", _lab.Domain]);
+                options.Add("ndots:5");
+                break;
+        }
+        if (pod.DnsConfig is { } dc)
+        {
+            servers.AddRange(dc.Nameservers);
+            search.AddRange(dc.Searches);
+            foreach (var (name, value) in dc.Options)
+            {
+                options.RemoveAll(o => o == name || o.StartsWith(name + ":", StringComparison.Ordinal));
+                options.Add(value is null ? name : $"{name}:{value}");
+            }
+        }
+        var lines = new List<string>();
+        if (search.Count > 0)
+        {
+            lines.Add("search " + string.Join(' ', search.Distinct()));
+        }
+        lines.AddRange(servers.Distinct().Take(3).Select(s => "nameserver " + s));
+        if (options.Count > 0)
+        {
+            lines.Add("options " + string.Join(' ', options));
+        }
+        string dir = "/etc/netns/" + netns;
+        Directory.CreateDirectory(dir);
+        File.WriteAllText(Path.Combine(dir, "resolv.conf"), string.Join('\n', lines) + "\n");
+    }
+
+    private async Task TeardownAsync(PodRecord rec, CancellationToken ct)
+    {
+        await Task.WhenAll(rec.Containers.Select(p => Task.Run(() => Procs.Stop(p, TimeSpan.FromSeconds(2)), ct))).ConfigureAwait(false);
+        foreach (var p in rec.Containers)
+        {
+            Procs.TryReap(p.Pid);
+        }
+        try
+        {
+            _cni.Del(_conflist, new CniRuntimeConf(rec.Uid, LabNetwork.NetnsPath(rec.Netns), "eth0"));
+        }
+        catch (CniClientException e)
+        {
+            Log($"DEL {rec.Namespace}/{rec.Name}: {e.Message}");
+        }
+        LabNetwork.DeleteNetns(rec.Netns);
+        rec.Delete(_lab.Name, _node.Name);
+        _pods.Remove(rec.Uid);
+        Log($"removed {rec.Namespace}/{rec.Name}");
+    }
+
+    /// <summary>Readiness (processes up, declared ports listening) and restarts of exited containers.</summary>
+    private async Task SyncStatusAsync(CancellationToken ct)
+    {
+        foreach (var rec in _pods.Values.ToList())
+        {
+            if (rec.PodIp is null)
+            {
+                continue;
+            }
+            var current = await _client.GetAsync(Kinds.Pod, rec.Namespace, rec.Name, ct).ConfigureAwait(false);
+            if (current is null || new PodView(current.Json).Metadata.Uid != rec.Uid)
+            {
+                continue; // deleted: the watch tears it down
+            }
+            var pod = new PodView(current.Json);
+            var record = RestartExited(pod, rec);
+            bool ready = IsReady(pod, record);
+            await WriteStatusAsync(pod, record, ready, null, ct).ConfigureAwait(false);
+        }
+    }
+
+    private PodRecord RestartExited(PodView pod, PodRecord rec)
+    {
+        var procs = rec.Containers.ToList();
+        bool changed = false;
+        for (int i = 0; i < procs.Count; i++)
+        {
+            if (!Procs.IsAlive(procs[i]))
+            {
+                Procs.TryReap(procs[i].Pid);
+                if (pod.RestartPolicy != "Never" && pod.Containers.FirstOrDefault(c => "container:" + c.Name == procs[i].Role) is { } c)
+                {
+                    procs[i] = StartContainer(pod, c, rec.Netns);
+                    changed = true;
+                    Log($"restarted {pod}/{c.Name}");
+                }
+            }
+        }
+        if (!changed)
+        {
+            return rec;
+        }
+        var updated = rec with { Containers = procs };
+        updated.Save(_lab.Name, _node.Name);
+        _pods[rec.Uid] = updated;
+        return updated;
+    }
+
+    private static bool IsReady(PodView pod, PodRecord rec)
+    {
+        if (rec.Containers.Count == 0 || !rec.Containers.All(Procs.IsAlive))
+        {
+            return false;
+        }
+        var wanted = pod.Containers.Where(c => c.Command.Count == 0)
+            .SelectMany(c => c.Ports)
+            .Where(p => p.Protocol is "TCP" or "UDP") // SCTP: this kernel has no SCTP sockets (DESIGN.md §7)
+            .Select(p => (p.ContainerPort, p.Protocol))
+            .ToList();
+        if (wanted.Count == 0)
+        {
+            return true;
+        }
+        var listening = Listening.Ports(rec.Containers[0].Pid);
+        return wanted.All(listening.Contains);
+    }
+
+    private Task<bool> WriteStatusAsync(PodView pod, PodRecord rec, bool ready, string? reason, CancellationToken ct) =>
+        _client.UpdateLoopAsync(Kinds.Pod, rec.Namespace, rec.Name, json =>
+        {
+            if (json["metadata"]?["uid"]?.GetValue<string>() != rec.Uid)
+            {
+                return false;
+            }
+            var status = json["status"] as JsonObject ?? [];
+            string phase = reason is null ? (rec.PodIp is null ? "Pending" : "Running") : "Pending";
+            bool same = status["phase"]?.GetValue<string>() == phase
+                && status["podIP"]?.GetValue<string>() == rec.PodIp
+                && new PodView(json).IsReady == ready;
+            if (same)
+            {
+                return false;
+            }
+            string now = Timestamps.Format(DateTimeOffset.UtcNow);
+            var newStatus = new JsonObject
+            {
+                ["phase"] = phase,
+                ["hostIP"] = _node.Ip,
+                ["hostIPs"] = new JsonArray(new JsonObject { ["ip"] = _node.Ip }),
+            };
+            if (rec.PodIp is not null)
+            {
+                newStatus["podIP"] = rec.PodIp;
+                newStatus["podIPs"] = new JsonArray(new JsonObject { ["ip"] = rec.PodIp });
+            }
+            newStatus["startTime"] = status["startTime"]?.DeepClone() ?? now;
+            var conditions = new JsonArray();
+            foreach (var type in s_conditionTypes)
+            {
+                bool value = type is "PodScheduled" or "Initialized" || ready;
+                var cond = new JsonObject { ["type"] = type, ["status"] = value ? "True" : "False", ["lastTransitionTime"] = now };
+                if (!value && reason is not null)
+                {
+                    cond["reason"] = "NetworkSetupFailed";
+                    cond["message"] = reason;
+                }
+                conditions.Add((JsonNode)cond);
+            }
+            newStatus["conditions"] = conditions;
+            json["status"] = newStatus;
+            return true;
+        }, ct);
+
+    private Task<bool> SetNodeReadyAsync(CancellationToken ct) =>
+        _client.UpdateLoopAsync(Kinds.Node, null, _node.Name, json =>
+        {
+            string now = Timestamps.Format(DateTimeOffset.UtcNow);
+            var status = json["status"] as JsonObject ?? [];
+            json["status"] = status;
+            status["conditions"] = new JsonArray(new JsonObject
+            {
+                ["type"] = "Ready",
+                ["status"] = "True",
+                ["reason"] = "KubeletReady",
+                ["message"] = "lab kubelet is posting ready status",
+                ["lastHeartbeatTime"] = now,
+                ["lastTransitionTime"] = now,
+            });
+            status["nodeInfo"] = new JsonObject { ["kubeletVersion"] = "trellis-lab", ["kernelVersion"] = Environment.OSVersion.Version.ToString() };
+            return true;
+        }, ct);
+
+    private void Log(string message) =>
+        _log.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} kubelet {_node.Name}: {message}");
+}

@@ -1,0 +1,180 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+
+namespace Trellis.Cli.Lab;
+
+/// <summary>A process the lab started, identified by PID *and* start time so a recycled PID is never mistaken for it.</summary>
+public sealed record ProcRecord(string Role, int Pid, ulong StartTime, string? Node = null, string? Log = null);
+
+/// <summary>
+/// Detached daemons and safe stopping. Daemons run in their own session with stdio on a log file
+/// (DESIGN.md §5); they are stopped only by the PID recorded at start, after checking that the
+/// PID still has the recorded start time (field 22 of /proc/PID/stat) — never by name.
+/// </summary>
+public static partial class Procs
+{
+    /// <summary>Starts argv[0] with argv detached (setsid, stdin /dev/null, stdout+stderr appended to <paramref name="log"/>).</summary>
+    public static ProcRecord SpawnDetached(string role, IReadOnlyList<string> argv, string log, string? node = null, IReadOnlyDictionary<string, string>? env = null)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(log)!);
+        int pid = Native.Spawn(argv, log, env);
+        return new ProcRecord(role, pid, StartTime(pid) ?? 0, node, log);
+    }
+
+    /// <summary>The process's start time in clock ticks since boot, or null when it is gone.</summary>
+    public static ulong? StartTime(int pid)
+    {
+        string stat;
+        try
+        {
+            stat = File.ReadAllText($"/proc/{pid}/stat");
+        }
+        catch (Exception e) when (e is FileNotFoundException or DirectoryNotFoundException or IOException)
+        {
+            return null;
+        }
+        // comm (field 2) may contain spaces and parentheses: fields are counted after the last ')'.
+        int close = stat.LastIndexOf(')');
+        var fields = stat[(close + 2)..].Split(' ');
+        // fields[0] is field 3 (state); starttime is field 22.
+        if (fields.Length > 19 && fields[0] != "Z" && ulong.TryParse(fields[19], NumberStyles.None, CultureInfo.InvariantCulture, out ulong t))
+        {
+            return t;
+        }
+        return null;
+    }
+
+    public static bool IsAlive(ProcRecord p) => p.Pid > 0 && StartTime(p.Pid) == p.StartTime;
+
+    /// <summary>SIGTERM, then SIGKILL after <paramref name="grace"/>; only if the PID is still the recorded process.</summary>
+    public static void Stop(ProcRecord p, TimeSpan grace)
+    {
+        if (!IsAlive(p))
+        {
+            return;
+        }
+        Native.Kill(p.Pid, 15);
+        var deadline = DateTime.UtcNow + grace;
+        while (IsAlive(p) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(10);
+        }
+        if (IsAlive(p))
+        {
+            Native.Kill(p.Pid, 9);
+            while (IsAlive(p) && DateTime.UtcNow < deadline + TimeSpan.FromSeconds(2))
+            {
+                Thread.Sleep(10);
+            }
+        }
+    }
+
+    /// <summary>Reaps any exited children without blocking (the supervisor's zombies).</summary>
+    public static int? TryReap(int pid) => Native.WaitNoHang(pid);
+
+    private static unsafe partial class Native
+    {
+        private const short POSIX_SPAWN_SETSID = 0x80;
+        private const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_APPEND = 0x400;
+
+        [LibraryImport("libc")]
+        private static partial int posix_spawn_file_actions_init(byte* actions);
+
+        [LibraryImport("libc")]
+        private static partial int posix_spawn_file_actions_destroy(byte* actions);
+
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+        private static partial int posix_spawn_file_actions_addopen(byte* actions, int fd, string path, int flags, int mode);
+
+        [LibraryImport("libc")]
+        private static partial int posix_spawn_file_actions_adddup2(byte* actions, int fd, int newfd);
+
+        [LibraryImport("libc")]
+        private static partial int posix_spawnattr_init(byte* attr);
+
+        [LibraryImport("libc")]
+        private static partial int posix_spawnattr_destroy(byte* attr);
+
+        [LibraryImport("libc")]
+        private static partial int posix_spawnattr_setflags(byte* attr, short flags);
+
+        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+        private static partial int posix_spawnp(out int pid, string file, byte* actions, byte* attr, nint* argv, nint* envp);
+
+        [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
+        private static partial int SysKill(int pid, int sig);
+
+        [LibraryImport("libc", EntryPoint = "waitpid", SetLastError = true)]
+        private static partial int SysWaitPid(int pid, int* status, int options);
+
+        public static void Kill(int pid, int sig) => _ = SysKill(pid, sig);
+
+        public static int? WaitNoHang(int pid)
+        {
+            int status;
+            int r = SysWaitPid(pid, &status, 1 /* WNOHANG */);
+            return r == pid ? status : null;
+        }
+
+        public static int Spawn(IReadOnlyList<string> argv, string log, IReadOnlyDictionary<string, string>? extraEnv)
+        {
+            var env = Environment.GetEnvironmentVariables().Cast<System.Collections.DictionaryEntry>()
+                .ToDictionary(e => (string)e.Key, e => (string?)e.Value ?? "");
+            if (extraEnv is not null)
+            {
+                foreach (var (k, v) in extraEnv)
+                {
+                    env[k] = v;
+                }
+            }
+            var envList = env.Select(kv => kv.Key + "=" + kv.Value).ToList();
+            var allocated = new List<nint>();
+            byte* actions = stackalloc byte[512];
+            byte* attr = stackalloc byte[1024];
+            nint[] argvArr = new nint[argv.Count + 1];
+            nint[] envArr = new nint[envList.Count + 1];
+            try
+            {
+                for (int i = 0; i < argv.Count; i++)
+                {
+                    argvArr[i] = Marshal.StringToCoTaskMemUTF8(argv[i]);
+                    allocated.Add(argvArr[i]);
+                }
+                for (int i = 0; i < envList.Count; i++)
+                {
+                    envArr[i] = Marshal.StringToCoTaskMemUTF8(envList[i]);
+                    allocated.Add(envArr[i]);
+                }
+                Check(posix_spawn_file_actions_init(actions), "posix_spawn_file_actions_init");
+                Check(posix_spawnattr_init(attr), "posix_spawnattr_init");
+                Check(posix_spawn_file_actions_addopen(actions, 0, "/dev/null", O_RDONLY, 0), "addopen stdin");
+                Check(posix_spawn_file_actions_addopen(actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0x1A4 /* 0644 */), "addopen " + log);
+                Check(posix_spawn_file_actions_adddup2(actions, 1, 2), "adddup2");
+                Check(posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSID), "setflags");
+                fixed (nint* a = argvArr)
+                fixed (nint* e = envArr)
+                {
+                    Check(posix_spawnp(out int pid, argv[0], actions, attr, a, e), "posix_spawn " + argv[0]);
+                    return pid;
+                }
+            }
+            finally
+            {
+                _ = posix_spawn_file_actions_destroy(actions);
+                _ = posix_spawnattr_destroy(attr);
+                foreach (var p in allocated)
+                {
+                    Marshal.FreeCoTaskMem(p);
+                }
+            }
+        }
+
+        private static void Check(int rc, string what)
+        {
+            if (rc != 0)
+            {
+                throw new IOException($"{what}: error {rc}");
+            }
+        }
+    }
+}

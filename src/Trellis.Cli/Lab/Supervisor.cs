@@ -1,0 +1,117 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using Trellis.Core.Lab;
+
+namespace Trellis.Cli.Lab;
+
+/// <summary>
+/// One per lab: starts the lab's daemons (the controller in the host's netns, which only talks
+/// to the store; a kubelet inside each node's netns) detached with their own log files, and
+/// restarts any that exits with exponential backoff (1 s doubling to 30 s, reset after a minute
+/// of good health), as systemd would on a real node. The running set is written to procs.json.
+/// </summary>
+public sealed class Supervisor
+{
+    private static readonly TimeSpan s_maxBackoff = TimeSpan.FromSeconds(30);
+    private readonly LabState _lab;
+    private readonly string _trellis;
+    private readonly TextWriter _log;
+    private readonly List<Slot> _slots = [];
+
+    public Supervisor(LabState lab, string binDir, TextWriter log)
+    {
+        _lab = lab;
+        _trellis = Path.Combine(binDir, "trellis");
+        _log = log;
+        _slots.Add(new Slot("controller", null, [_trellis, "lab", "controller", "--name", lab.Name]));
+        foreach (var n in lab.Nodes)
+        {
+            // nsenter execs the kubelet after joining the node's netns, so the recorded PID is the kubelet's
+            // and every thread the runtime starts lives in that netns.
+            _slots.Add(new Slot("kubelet", n.Name,
+                ["nsenter", "--net=" + LabNetwork.NetnsPath(n.Netns), "--", _trellis, "lab", "kubelet", "--name", lab.Name, "--node", n.Name]));
+        }
+    }
+
+    public async Task<int> RunAsync(CancellationToken ct)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
+        using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        // Daemons of a previous supervisor (killed, not stopped) are adopted, not duplicated.
+        foreach (var old in LabProcs.Load(_lab.Name).Procs)
+        {
+            if (_slots.FirstOrDefault(s => s.Role == old.Role && s.Node == old.Node) is { } slot && Procs.IsAlive(old))
+            {
+                slot.Current = old;
+                slot.StartedAt = DateTimeOffset.UtcNow;
+            }
+        }
+        while (!stop.IsCancellationRequested)
+        {
+            bool changed = false;
+            foreach (var s in _slots)
+            {
+                if (s.Current is { } cur && Procs.IsAlive(cur))
+                {
+                    if (DateTimeOffset.UtcNow - s.StartedAt > TimeSpan.FromMinutes(1))
+                    {
+                        s.Backoff = TimeSpan.Zero;
+                    }
+                    continue;
+                }
+                if (s.Current is { } dead)
+                {
+                    Procs.TryReap(dead.Pid);
+                    Log($"{s.Name} (pid {dead.Pid}) exited; restarting in {s.Backoff.TotalSeconds:0}s");
+                    s.NotBefore = DateTimeOffset.UtcNow + s.Backoff;
+                    s.Backoff = s.Backoff == TimeSpan.Zero ? TimeSpan.FromSeconds(1) : TimeSpan.FromTicks(Math.Min(s.Backoff.Ticks * 2, s_maxBackoff.Ticks));
+                    s.Current = null;
+                    changed = true;
+                }
+                if (DateTimeOffset.UtcNow >= s.NotBefore)
+                {
+                    s.Current = Procs.SpawnDetached(s.Role, s.Argv, $"{LabNames.LogDir(_lab.Name)}/{s.Name}.log", s.Node);
+                    s.StartedAt = DateTimeOffset.UtcNow;
+                    Log($"started {s.Name} (pid {s.Current.Pid})");
+                    changed = true;
+                }
+            }
+            if (changed)
+            {
+                new LabProcs(_slots.Where(s => s.Current is not null).Select(s => s.Current!).ToList()).Save(_lab.Name);
+            }
+            try
+            {
+                await Task.Delay(200, stop.Token).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+        Log("stopping daemons");
+        foreach (var s in _slots.Where(s => s.Current is not null))
+        {
+            Procs.Stop(s.Current!, TimeSpan.FromSeconds(3));
+            Procs.TryReap(s.Current!.Pid);
+        }
+        new LabProcs([]).Save(_lab.Name);
+        return 0;
+    }
+
+    private void Log(string message) =>
+        _log.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} supervisor: {message}");
+
+    private sealed class Slot(string role, string? node, IReadOnlyList<string> argv)
+    {
+        public string Role { get; } = role;
+        public string? Node { get; } = node;
+        public IReadOnlyList<string> Argv { get; } = argv;
+        public string Name => Node is null ? Role : $"{Role}-{Node}";
+        public ProcRecord? Current { get; set; }
+        public DateTimeOffset StartedAt { get; set; }
+        public DateTimeOffset NotBefore { get; set; }
+        public TimeSpan Backoff { get; set; }
+    }
+}

@@ -1,0 +1,201 @@
+using System.Text.Json.Nodes;
+
+namespace Trellis.Lab.Tests;
+
+[CollectionDefinition("lab", DisableParallelization = true)]
+public sealed class LabTestGroup;
+
+[Collection("lab")]
+public sealed class LabEndToEndTests
+{
+    private const string Manifest = """
+        apiVersion: v1
+        kind: Namespace
+        metadata: {name: e2e}
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: a1, namespace: e2e, labels: {side: a}}
+        spec:
+          nodeName: node-1
+          containers:
+          - name: web
+            image: registry.k8s.io/e2e-test-images/agnhost:2.52
+            ports: [{containerPort: 80, protocol: TCP}, {containerPort: 80, protocol: UDP}, {containerPort: 81, protocol: SCTP}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: a2, namespace: e2e, labels: {side: a}}
+        spec:
+          nodeName: node-1
+          containers:
+          - name: web
+            image: agnhost
+            ports: [{containerPort: 80, protocol: TCP}, {containerPort: 80, protocol: UDP}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: a3, namespace: e2e, labels: {side: a}, annotations: {trellis.dev/ip: 10.244.1.50}}
+        spec:
+          nodeName: node-1
+          containers:
+          - name: web
+            image: agnhost
+            ports: [{containerPort: 80, protocol: TCP}, {containerPort: 80, protocol: UDP}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: b1, namespace: e2e, labels: {side: b}}
+        spec:
+          nodeName: node-2
+          containers:
+          - name: web
+            image: agnhost
+            ports: [{containerPort: 80, protocol: TCP}, {containerPort: 80, protocol: UDP}]
+        ---
+        apiVersion: v1
+        kind: Pod
+        metadata: {name: b2, namespace: e2e, labels: {side: b}}
+        spec:
+          nodeName: node-2
+          containers:
+          - name: web
+            image: agnhost
+            ports: [{containerPort: 80, protocol: TCP}, {containerPort: 80, protocol: UDP}]
+        """;
+
+    [LabFact]
+    public void Up_apply_connect_delete_and_down_leaves_nothing()
+    {
+        IReadOnlyList<int> pids;
+        var lab = new LabDriver();
+        try
+        {
+            lab.Must("lab", "up", "--name", lab.Name, "--nodes", "2");
+            var status = JsonNode.Parse(lab.Must("lab", "status", "--name", lab.Name, "-o", "json"))!;
+            Assert.Equal(lab.Name, status["name"]!.GetValue<string>());
+            Assert.Equal(2, status["nodes"]!.AsArray().Count);
+            Assert.All(status["nodes"]!.AsArray(), n => Assert.True(n!["ready"]!.GetValue<bool>()));
+            Assert.Equal("172.30.0.1", status["outside"]!["ip"]!.GetValue<string>());
+
+            lab.Apply(Manifest);
+            var pods = lab.WaitReady("e2e", 5);
+            var ips = pods.ToDictionary(p => p!["metadata"]!["name"]!.GetValue<string>(), p => p!["status"]!["podIP"]!.GetValue<string>());
+            Assert.Equal("10.244.1.50", ips["a3"]);
+            Assert.StartsWith("10.244.1.", ips["a1"], StringComparison.Ordinal);
+            Assert.StartsWith("10.244.2.", ips["b1"], StringComparison.Ordinal);
+            Assert.Equal(5, ips.Values.Distinct().Count());
+
+            foreach (var proto in new[] { "tcp", "udp" })
+            {
+                var probe = JsonNode.Parse(lab.Must("probe", "-n", "e2e", "--protocol", proto, "-o", "json"))!;
+                var results = probe["results"]!.AsArray();
+                Assert.Equal(20, results.Count); // every ordered pair of 5 pods is reported
+                static char Side(JsonNode r, string end) => r[end]!.GetValue<string>()[4];
+                var sameNode = results.Where(r => Side(r!, "from") == Side(r!, "to")).ToList();
+                Assert.Equal(8, sameNode.Count);
+                Assert.All(sameNode, r => Assert.True(r!["connected"]!.GetValue<bool>(), $"{proto} {r!["from"]} -> {r["to"]}"));
+            }
+
+            string resolv = lab.Must("exec", "e2e/a1", "--", "cat", "/etc/resolv.conf");
+            Assert.Contains("search e2e.svc.cluster.local svc.cluster.local cluster.local", resolv, StringComparison.Ordinal);
+            Assert.Contains("nameserver 10.96.0.10", resolv, StringComparison.Ordinal);
+            Assert.Contains("options ndots:5", resolv, StringComparison.Ordinal);
+            Assert.Contains("inet 10.244.1.50/24", lab.Must("exec", "e2e/a3", "--", "ip", "-4", "addr", "show", "eth0"), StringComparison.Ordinal);
+
+            var sideB = JsonNode.Parse(lab.Must("get", "pods", "-n", "e2e", "-l", "side=b", "-o", "json"))!["items"]!.AsArray();
+            Assert.Equal(["b1", "b2"], sideB.Select(p => p!["metadata"]!["name"]!.GetValue<string>()).Order());
+
+            // Deleting a pod frees its address on its node.
+            string ipamDir = $"/var/lib/trellis/{lab.Name}/ipam/node-1/trellis";
+            Assert.True(File.Exists(Path.Combine(ipamDir, ips["a2"])));
+            lab.RunWithStdin("apiVersion: v1\nkind: Pod\nmetadata: {name: a2, namespace: e2e}\n", "delete", "-f", "-");
+            var deadline = DateTime.UtcNow.AddSeconds(20);
+            while (File.Exists(Path.Combine(ipamDir, ips["a2"])) && DateTime.UtcNow < deadline)
+            {
+                Thread.Sleep(100);
+            }
+            Assert.False(File.Exists(Path.Combine(ipamDir, ips["a2"])), "a2's address is still reserved");
+            Assert.Equal(4, lab.Pods("e2e").Count);
+            pids = lab.RecordedPids();
+            Assert.True(pids.Count >= 1 + 3 + 4, $"expected supervisor, 3 daemons and 4 pod processes among {pids.Count} recorded PIDs");
+        }
+        finally
+        {
+            lab.Dispose();
+        }
+        Assert.Empty(lab.Leftovers());
+        Assert.All(pids, pid => Assert.False(Directory.Exists($"/proc/{pid}") && !File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal), $"process {pid} survived lab down"));
+    }
+
+    [LabFact]
+    public void A_killed_kubelet_restarts_and_readopts_pods_that_kept_serving()
+    {
+        using var lab = new LabDriver();
+        lab.Must("lab", "up", "--name", lab.Name, "--nodes", "1");
+        lab.Apply("""
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: k}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: p1, namespace: k}
+            spec: {containers: [{name: c, image: agnhost, ports: [{containerPort: 80}]}]}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: p2, namespace: k}
+            spec: {containers: [{name: c, image: agnhost, ports: [{containerPort: 80}]}]}
+            """);
+        lab.WaitReady("k", 2);
+        var before = PodPids(lab);
+        int kubelet = KubeletPid(lab);
+
+        Assert.Equal(0, Cni.Tests.Infrastructure.Sh.Run("kill", "-9", kubelet.ToString(System.Globalization.CultureInfo.InvariantCulture)).Exit);
+        // The pods do not depend on their kubelet: they keep serving while it is gone.
+        var probe = JsonNode.Parse(lab.Must("probe", "-n", "k", "-o", "json"))!["results"]!.AsArray();
+        Assert.All(probe, r => Assert.True(r!["connected"]!.GetValue<bool>()));
+
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        int restarted;
+        while ((restarted = KubeletPid(lab)) == kubelet && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+        Assert.NotEqual(kubelet, restarted);
+        Thread.Sleep(500);
+        Assert.Equal(before, PodPids(lab)); // re-adopted, not restarted
+        Assert.Equal(2, lab.WaitReady("k", 2).Count);
+
+        // And it works: a new pod starts, a deleted one goes.
+        lab.Apply("apiVersion: v1\nkind: Pod\nmetadata: {name: p3, namespace: k}\nspec: {containers: [{name: c, image: agnhost, ports: [{containerPort: 80}]}]}\n");
+        lab.WaitReady("k", 3);
+        lab.RunWithStdin("apiVersion: v1\nkind: Pod\nmetadata: {name: p1, namespace: k}\n", "delete", "-f", "-");
+        deadline = DateTime.UtcNow.AddSeconds(20);
+        while (PodPids(lab).Count != 2 && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+        Assert.Equal(2, PodPids(lab).Count);
+    }
+
+    private static int KubeletPid(LabDriver lab)
+    {
+        var procs = JsonNode.Parse(File.ReadAllText($"/run/trellis/{lab.Name}/procs.json"))!["procs"]!.AsArray();
+        return procs.First(p => p!["role"]!.GetValue<string>() == "kubelet")!["pid"]!.GetValue<int>();
+    }
+
+    private static SortedSet<int> PodPids(LabDriver lab)
+    {
+        var set = new SortedSet<int>();
+        foreach (var f in Directory.EnumerateFiles($"/run/trellis/{lab.Name}/kubelet", "*.json", SearchOption.AllDirectories))
+        {
+            foreach (var c in JsonNode.Parse(File.ReadAllText(f))!["containers"]!.AsArray())
+            {
+                set.Add(c!["pid"]!.GetValue<int>());
+            }
+        }
+        return set;
+    }
+}
