@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Builds every Trellis executable into artifacts/bin, once per source state:
-# trellis-cni is published NativeAOT (it is exec'd on every pod start), the rest framework-dependent.
+# Builds every Trellis executable into artifacts/bin, once per source state. Both are published
+# NativeAOT: trellis-cni is exec'd on every pod start, trellis on every probe and by every pod's workload.
 # A stamp of the commit plus a hash of uncommitted changes skips the work when nothing changed.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -13,9 +13,9 @@ stamp=$(find src Directory.Build.props Directory.Packages.props -type f \( -name
 if [ -f "$stamp_file" ] && [ "$(cat "$stamp_file")" = "$stamp" ] && [ -x "$out/trellis-cni" ] && [ -x "$out/trellis" ]; then
   exit 0
 fi
-mkdir -p "$out"
+rm -rf "$out"; mkdir -p "$out"
 echo "building Trellis into $out ..." >&2
 dotnet publish src/Trellis.Cni -c Release -r linux-x64 -o "$out" -nologo -v:q >&2
-dotnet publish src/Trellis.Cli -c Release -o "$out" -nologo -v:q -p:UseAppHost=true >&2
-rm -f "$out"/*.dbg
+dotnet publish src/Trellis.Cli -c Release -r linux-x64 -o "$out" -nologo -v:q >&2
+rm -f "$out"/*.dbg "$out"/*.pdb
 echo "$stamp" > "$stamp_file"

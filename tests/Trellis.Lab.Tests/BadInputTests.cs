@@ -22,6 +22,8 @@ public sealed class BadInputLab : IDisposable
             metadata: {name: existing, namespace: bad, labels: {app: x}}
             spec: {containers: [{name: c, image: agnhost, ports: [{containerPort: 80}]}]}
             """);
+        // Settled first: the kubelet's status writes must not be mistaken for an apply's changes.
+        Lab.WaitReady("bad", 1);
     }
 
     public LabDriver Lab { get; } = new("b");

@@ -78,6 +78,20 @@ public sealed class LabEndToEndTests
             Assert.All(status["nodes"]!.AsArray(), n => Assert.True(n!["ready"]!.GetValue<bool>()));
             Assert.Equal("172.30.0.1", status["outside"]!["ip"]!.GetValue<string>());
 
+            // Idempotent: a second `lab up` finds everything in place and changes nothing.
+            var supervisorBefore = JsonNode.Parse(File.ReadAllText($"/run/trellis/{lab.Name}/lab.json"))!["supervisor"]!["pid"]!.GetValue<int>();
+            Assert.Contains("already running", lab.Must("lab", "up", "--name", lab.Name, "--nodes", "2"), StringComparison.Ordinal);
+            Assert.Equal(supervisorBefore, JsonNode.Parse(File.ReadAllText($"/run/trellis/{lab.Name}/lab.json"))!["supervisor"]!["pid"]!.GetValue<int>());
+
+            // Store discovery: --store and $TRELLIS_STORE find it without naming the lab.
+            string url = status["store"]!.GetValue<string>();
+            var (code, nsOut, nsErr) = Cni.Tests.Infrastructure.Sh.Run(LabDriver.Trellis, "get", "ns", "--store", url, "-o", "json");
+            Assert.True(code == 0, nsErr);
+            Assert.Contains("kube-system", nsOut, StringComparison.Ordinal);
+            var (missing, _, missingErr) = Cni.Tests.Infrastructure.Sh.Run(LabDriver.Trellis, "get", "ns", "--lab", "nosuchlab");
+            Assert.Equal(2, missing);
+            Assert.Contains("no lab named 'nosuchlab'", missingErr, StringComparison.Ordinal);
+
             lab.Apply(Manifest);
             var pods = lab.WaitReady("e2e", 5);
             var ips = pods.ToDictionary(p => p!["metadata"]!["name"]!.GetValue<string>(), p => p!["status"]!["podIP"]!.GetValue<string>());

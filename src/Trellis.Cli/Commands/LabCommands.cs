@@ -50,7 +50,8 @@ internal static class LabCommands
         var store = new Option<string?>("--store") { Description = "sqlite | etcd | URL" };
         var config = new Option<string?>("--config") { Description = "lab.yaml" };
         var demo = new Option<bool>("--demo") { Description = "deploy the demo in namespace demo (the default when no --nodes/--config is given)" };
-        var cmd = new Command("up", "build the lab (idempotent) and show it working") { name, nodes, backend, store, config, demo };
+        var cniPlugin = new Option<string?>("--cni-plugin") { Description = "trellis-cni (default) or reference (Debian's bridge + host-local, for side-by-side measurements)", Hidden = true };
+        var cmd = new Command("up", "build the lab (idempotent) and show it working") { name, nodes, backend, store, config, demo, cniPlugin };
         cmd.SetAction(async (pr, ct) =>
         {
             var cfg = new LabConfig();
@@ -78,6 +79,10 @@ internal static class LabCommands
             if (pr.GetValue(backend) is { } b)
             {
                 cfg = cfg with { Backend = b };
+            }
+            if (pr.GetValue(cniPlugin) is { } cp)
+            {
+                cfg = cfg with { CniPlugin = cp };
             }
             bool bare = pr.GetValue(nodes) is null && pr.GetValue(config) is null;
             cfg = cfg with { Demo = pr.GetValue(demo) || bare || cfg.Demo };

@@ -149,13 +149,15 @@ public sealed class Kubelet
             }
             WriteResolvConf(pod, netns);
             var rt = Attachment(pod, netns);
+            var cniClock = System.Diagnostics.Stopwatch.StartNew();
             var result = _cni.Add(_conflist, rt);
+            double cniMs = cniClock.Elapsed.TotalMilliseconds;
             string ip = result["ips"]![0]!["address"]!.GetValue<string>().Split('/')[0];
             var procs = pod.Containers.Select(c => StartContainer(pod, c, netns)).ToList();
             record = record with { PodIp = ip, Containers = procs };
             record.Save(_lab.Name, _node.Name);
             _pods[uid] = record;
-            Log($"started {pod} in {netns}: {ip}");
+            Log(string.Create(CultureInfo.InvariantCulture, $"started {pod} in {netns}: {ip} (cni add {cniMs:0.0} ms)"));
             await WriteStatusAsync(pod, record, ready: false, reason: null, ct).ConfigureAwait(false);
         }
         catch (Exception e) when (e is CniClientException or IOException or NetlinkException)

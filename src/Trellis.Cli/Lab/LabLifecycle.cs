@@ -201,12 +201,13 @@ public static class LabLifecycle
           "name": "trellis",
           "plugins": [
             {
-              "type": "trellis-cni",
+              "type": "{{{(config.CniPlugin == "reference" ? "bridge" : "trellis-cni")}}}",
               "bridge": "trellis0",
               "isGateway": true,
               "mtu": {{{config.PodMtu.ToString(CultureInfo.InvariantCulture)}}},
               "hairpinMode": true,
               "ipam": {
+                "type": "host-local",
                 "ranges": [[{"subnet": "{{{n.PodCidr}}}", "gateway": "{{{LabConfig.Gateway(n.PodCidr)}}}"}]],
                 "routes": [{"dst": "0.0.0.0/0"}],
                 "dataDir": "{{{StoreDir(config.Name)}}}/ipam/{{{n.Name}}}"

@@ -25,6 +25,12 @@ public sealed record LabConfig
 
     public bool Demo { get; init; }
 
+    /// <summary>
+    /// The CNI plugin the nodes' conflists name: "trellis-cni", or "reference" for Debian's
+    /// bridge + host-local with the same settings — the peer that bench/ measures against.
+    /// </summary>
+    public string CniPlugin { get; init; } = "trellis-cni";
+
     public IPNetwork Underlay { get; init; } = IPNetwork.Parse("172.30.0.0/24");
 
     /// <summary>The underlay address of the "outside world" (the underlay netns itself).</summary>
@@ -91,6 +97,10 @@ public sealed record LabConfig
         if (ExplicitNodes.Count == 0 && NodeCount is < 1 or > 50)
         {
             errors.Add($"nodes: {NodeCount} is not between 1 and 50");
+        }
+        if (CniPlugin is not ("trellis-cni" or "reference"))
+        {
+            errors.Add($"cniPlugin: '{CniPlugin}' is not trellis-cni or reference");
         }
         if (Backend is not ("vxlan" or "host-gw" or "bgp"))
         {
