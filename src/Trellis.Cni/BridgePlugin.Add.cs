@@ -50,7 +50,7 @@ internal sealed partial class BridgePlugin
             Trace.Mark("host side configured");
             var container = ConfigureContainer(containerNs, ips);
             Trace.Mark("container side configured");
-            return BuildResult(bridge, host.LinkGetByIndex(hostVeth.Index) ?? hostVeth, container, ips);
+            return BuildResult(bridge, hostVeth, container, ips);
         }
         catch (Exception e) when (e is NetlinkException or CniException)
         {
@@ -210,7 +210,8 @@ internal sealed partial class BridgePlugin
         {
             nl.RouteReplace(route with { OutIndex = link.Index });
         }
-        return nl.LinkGetByIndex(link.Index) ?? link;
+        // Coming up changes neither name nor MAC: the link as read before is what the result needs.
+        return link;
     }
 
     /// <summary>ipam.routes with their gateway filled from the address of the same family, plus isDefaultGateway.</summary>

@@ -36,6 +36,7 @@ internal static class Program
             }
             Trace.Mark("env parsed");
             byte[] stdin = ReadStdin();
+            Trace.Mark("stdin read");
             var conf = NetConf.Parse(stdin, env.Command);
             Trace.Mark("config parsed");
             version = conf.CniVersion;

@@ -324,7 +324,7 @@ public sealed class CniInvoker
     private void DeleteCache(CniConfigList list, CniRuntimeConf rt)
     {
         string? path = CachePath(list, rt);
-        if (path is not null)
+        if (path is not null && File.Exists(path))
         {
             File.Delete(path);
         }

@@ -11,20 +11,20 @@ namespace Trellis.IpamStore;
 /// round-robin position, and <c>lock</c> serialises concurrent plugin invocations with flock(2).
 /// </summary>
 /// <remarks>
-/// <para>Beyond host-local, an attachment index (<c>attachments/&lt;containerID&gt;@&lt;ifname&gt;</c>, listing
-/// the attachment's addresses) lets ADD and DEL find an attachment's addresses without reading
+/// <para>Beyond host-local, an attachment index (<c>attachments/&lt;containerID&gt;@&lt;ifname&gt;</c>, a symlink
+/// to the attachment's addresses) lets ADD and DEL find an attachment's addresses without reading
 /// every file in the directory: host-local's DEL is O(pods on the node), this one O(1).</para>
-/// <para>Crash safety: every file is published with rename(2) or link(2) from a complete temp file,
-/// so a SIGKILL at any instant leaves either no file or a whole one. The index is written
-/// before the address files, so it always lists a superset of what the attachment holds; entries
-/// are trusted only when the address file names the same owner. The flock dies with a killed
-/// process, and whatever a killed ADD left reserved is exactly what GC releases.</para>
+/// <para>Crash safety: address files are created with O_EXCL under the lock, so no address ever
+/// has two owners; a SIGKILL between create and write leaves an empty claim that belongs to no
+/// attachment. The index (a symlink, atomic by nature) is written before the address files, so
+/// it lists a superset of what the attachment holds; entries are trusted only when the address
+/// file names the same owner. The flock dies with a killed process, and whatever a killed ADD
+/// left reserved is exactly what GC releases.</para>
 /// </remarks>
 public sealed class IpamDiskStore
 {
     private const string LineBreak = "\r\n";
     private const string LastReservedPrefix = "last_reserved_ip.";
-    private const string TempPrefix = ".tmp-";
     private const string IndexDir = "attachments";
 
     public IpamDiskStore(string dataDir, string network)
@@ -77,18 +77,26 @@ public sealed class IpamDiskStore
             }
         }
         // Index first: it may then name an address the attachment does not (yet) hold, never the reverse.
-        var listed = new HashSet<IPAddress>(ReadIndex(containerId, ifName));
-        listed.UnionWith(ips);
-        System.IO.Directory.CreateDirectory(Path.Combine(Directory, IndexDir));
-        Publish(IndexPath(containerId, ifName), containerId + LineBreak + ifName + LineBreak + string.Join(LineBreak, listed), overwrite: true);
+        var listed = new List<IPAddress>(ReadIndex(containerId, ifName));
+        foreach (var ip in ips)
+        {
+            if (!listed.Contains(ip))
+            {
+                listed.Add(ip);
+            }
+        }
+        WriteIndex(containerId, ifName, listed);
         for (int i = 0; i < ips.Count; i++)
         {
             if (!IsReserved(ips[i]))
             {
-                Publish(PathOf(ips[i]), containerId + LineBreak + ifName, overwrite: false);
+                // O_EXCL under the lock: a SIGKILL between create and write leaves an empty claim,
+                // owned by nobody, which GC releases; never a second owner.
+                WriteFile(PathOf(ips[i]), containerId + LineBreak + ifName, exclusive: true);
             }
-            // The round-robin hint is advisory: losing it to a crash only moves where the next search starts.
-            Publish(Path.Combine(Directory, LastReservedPrefix + i.ToString(System.Globalization.CultureInfo.InvariantCulture)), ips[i].ToString(), overwrite: true);
+            // The round-robin hint is advisory (a torn write only moves where the next search
+            // starts), so it is rewritten in place rather than published atomically.
+            WriteFile(Path.Combine(Directory, LastReservedPrefix + i.ToString(System.Globalization.CultureInfo.InvariantCulture)), ips[i].ToString(), exclusive: false);
         }
         return true;
     }
@@ -146,8 +154,8 @@ public sealed class IpamDiskStore
     }
 
     /// <summary>
-    /// Releases every reservation and index entry whose owner is not in <paramref name="valid"/> and
-    /// removes temp files left by killed invocations. Call with the lock held.
+    /// Releases every reservation and index entry whose owner is not in <paramref name="valid"/>
+    /// (including empty claims left by killed invocations). Call with the lock held.
     /// </summary>
     public IReadOnlyList<Reservation> ReleaseAllExcept(IReadOnlySet<(string ContainerId, string IfName)> valid)
     {
@@ -164,22 +172,12 @@ public sealed class IpamDiskStore
         string indexDir = Path.Combine(Directory, IndexDir);
         if (System.IO.Directory.Exists(indexDir))
         {
-            foreach (string index in System.IO.Directory.EnumerateFiles(indexDir))
+            var validNames = valid.Select(a => Path.GetFileName(IndexPath(a.ContainerId, a.IfName))).ToHashSet(StringComparer.Ordinal);
+            foreach (string index in System.IO.Directory.EnumerateFileSystemEntries(indexDir))
             {
-                var lines = TryRead(index)?.Split(LineBreak);
-                if (lines is null || lines.Length < 2 || !valid.Contains((lines[0], lines[1])))
+                if (!validNames.Contains(Path.GetFileName(index)))
                 {
                     File.Delete(index);
-                }
-            }
-        }
-        foreach (string dir in (ReadOnlySpan<string>)[Directory, indexDir])
-        {
-            if (System.IO.Directory.Exists(dir))
-            {
-                foreach (string tmp in System.IO.Directory.EnumerateFiles(dir, TempPrefix + "*"))
-                {
-                    File.Delete(tmp);
                 }
             }
         }
@@ -200,18 +198,26 @@ public sealed class IpamDiskStore
             : new Reservation(ip, content[..br].Trim(), content[(br + LineBreak.Length)..].Trim());
     }
 
+    /// <summary>
+    /// The index entry is a symlink whose target is the address list ("10.244.1.5,fd00::5"): one
+    /// syscall to write atomically (symlink(2) either exists whole or not at all) and one to read.
+    /// It is only a hint; the address files are the truth.
+    /// </summary>
     private List<IPAddress> ReadIndex(string containerId, string ifName)
     {
         var ips = new List<IPAddress>();
-        var lines = TryRead(IndexPath(containerId, ifName))?.Split(LineBreak);
-        // A hashed file name could in theory be shared: the owner lines settle it.
-        if (lines is null || lines.Length < 2 || lines[0] != containerId || lines[1] != ifName)
+        string? target;
+        try
         {
-            return ips;
+            target = new FileInfo(IndexPath(containerId, ifName)).LinkTarget;
         }
-        for (int i = 2; i < lines.Length; i++)
+        catch (IOException)
         {
-            if (IPAddress.TryParse(lines[i], out var ip))
+            target = null;
+        }
+        foreach (var part in (target ?? "").Split(',', StringSplitOptions.RemoveEmptyEntries))
+        {
+            if (IPAddress.TryParse(part, out var ip))
             {
                 ips.Add(ip);
             }
@@ -219,12 +225,56 @@ public sealed class IpamDiskStore
         return ips;
     }
 
-    private static void Publish(string path, string content, bool overwrite)
+    private void WriteIndex(string containerId, string ifName, List<IPAddress> ips)
     {
-        string tmp = Path.Combine(Path.GetDirectoryName(path)!, $"{TempPrefix}{Environment.ProcessId}-{Path.GetFileName(path)}");
-        File.WriteAllText(tmp, content);
-        // Without overwrite .NET uses link(2)+unlink(2): it fails rather than replace a file that appeared.
-        File.Move(tmp, path, overwrite);
+        string path = IndexPath(containerId, ifName);
+        string target = string.Join(',', ips);
+        for (int attempt = 0; attempt < 2; attempt++)
+        {
+            if (Interop.Symlink(target, path) == 0)
+            {
+                return;
+            }
+            int errno = Marshal.GetLastPInvokeError();
+            if (errno == Interop.EEXIST)
+            {
+                File.Delete(path); // a retried ADD: replaced under the lock
+                continue;
+            }
+            if (errno == 2 /* ENOENT: the directory */ && attempt == 0)
+            {
+                System.IO.Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+                continue;
+            }
+            throw new IOException($"symlink {path}: errno {errno}");
+        }
+        throw new IOException($"symlink {path}: could not replace it");
+    }
+
+    /// <summary>open/write/close with nothing else: .NET's File API adds fstatfs, flock, ftruncate and lseek per file.</summary>
+    private static unsafe void WriteFile(string path, string content, bool exclusive)
+    {
+        int flags = Interop.O_WRONLY | Interop.O_CREAT | Interop.O_CLOEXEC | (exclusive ? Interop.O_EXCL : Interop.O_TRUNC);
+        int fd = Interop.Open(path, flags, 0x1A4 /* 0644 */);
+        if (fd < 0)
+        {
+            throw new IOException($"open {path}: errno {Marshal.GetLastPInvokeError()}");
+        }
+        try
+        {
+            byte[] bytes = System.Text.Encoding.UTF8.GetBytes(content);
+            fixed (byte* b = bytes)
+            {
+                if (Interop.Write(fd, b, bytes.Length) != bytes.Length)
+                {
+                    throw new IOException($"write {path}: errno {Marshal.GetLastPInvokeError()}");
+                }
+            }
+        }
+        finally
+        {
+            _ = Interop.Close(fd);
+        }
     }
 
     private static void DeleteIfPresent(string path)

@@ -120,6 +120,12 @@ public sealed class LabEndToEndTests
             var sideB = JsonNode.Parse(lab.Must("get", "pods", "-n", "e2e", "-l", "side=b", "-o", "json"))!["items"]!.AsArray();
             Assert.Equal(["b1", "b2"], sideB.Select(p => p!["metadata"]!["name"]!.GetValue<string>()).Order());
 
+            // Labels of a running pod may change (its spec may not); the pod keeps running.
+            string relabel = Manifest.Split("---")[5].Replace("labels: {side: b}", "labels: {side: b, tier: web}", StringComparison.Ordinal);
+            Assert.Contains("pod/b2 configured", lab.Apply(relabel), StringComparison.Ordinal);
+            Assert.Equal("b2", JsonNode.Parse(lab.Must("get", "po", "-n", "e2e", "-l", "tier=web", "-o", "json"))!["items"]![0]!["metadata"]!["name"]!.GetValue<string>());
+            Assert.Equal(ips["b2"], JsonNode.Parse(lab.Must("get", "po", "b2", "-n", "e2e", "-o", "json"))!["status"]!["podIP"]!.GetValue<string>());
+
             // Deleting a pod frees its address on its node.
             string ipamDir = $"/var/lib/trellis/{lab.Name}/ipam/node-1/trellis";
             Assert.True(File.Exists(Path.Combine(ipamDir, ips["a2"])));
@@ -192,6 +198,42 @@ public sealed class LabEndToEndTests
             Thread.Sleep(100);
         }
         Assert.Equal(2, PodPids(lab).Count);
+    }
+
+    [LabFact]
+    public void A_pod_whose_network_cannot_be_set_up_stays_pending_with_the_reason_and_leaks_nothing()
+    {
+        using var lab = new LabDriver();
+        lab.Must("lab", "up", "--name", lab.Name, "--nodes", "1");
+        // An address outside the node's range: CNI ADD fails, the kubelet undoes it and retries with backoff.
+        lab.Apply("apiVersion: v1\nkind: Pod\nmetadata: {name: stuck, annotations: {trellis.dev/ip: 10.99.0.5}}\nspec: {containers: [{name: c, image: agnhost, ports: [{containerPort: 80}]}]}\n");
+        JsonNode? ready = null;
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (DateTime.UtcNow < deadline)
+        {
+            var pod = JsonNode.Parse(lab.Must("get", "po", "stuck", "-o", "json"))!;
+            ready = pod["status"]?["conditions"]?.AsArray().FirstOrDefault(c => c!["type"]!.GetValue<string>() == "Ready");
+            if (ready?["message"] is not null)
+            {
+                Assert.Equal("Pending", pod["status"]!["phase"]!.GetValue<string>());
+                break;
+            }
+            Thread.Sleep(100);
+        }
+        Assert.NotNull(ready?["message"]);
+        Assert.Contains("10.99.0.5", ready!["message"]!.GetValue<string>(), StringComparison.Ordinal);
+        Assert.Equal("False", ready["status"]!.GetValue<string>());
+        // Undone between attempts: no pod namespace, no reserved address (polled: a retry may be mid-flight).
+        string ipam = $"/var/lib/trellis/{lab.Name}/ipam/node-1/trellis";
+        bool Clean() =>
+            !Cni.Tests.Infrastructure.Sh.Must("ip", "netns", "list").Split('\n').Any(l => l.StartsWith($"trl-{lab.Name}-p-", StringComparison.Ordinal))
+            && (!Directory.Exists(ipam) || !Directory.EnumerateFiles(ipam).Any(f => System.Net.IPAddress.TryParse(Path.GetFileName(f), out _)));
+        deadline = DateTime.UtcNow.AddSeconds(5);
+        while (!Clean() && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(50);
+        }
+        Assert.True(Clean(), "a failed pod left its namespace or address behind");
     }
 
     private static int KubeletPid(LabDriver lab)

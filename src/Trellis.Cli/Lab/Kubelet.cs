@@ -27,6 +27,7 @@ public sealed class Kubelet
     private readonly CniConfigList _conflist;
     private static readonly string[] s_conditionTypes = ["PodScheduled", "Initialized", "ContainersReady", "Ready"];
     private readonly Dictionary<string, PodRecord> _pods = [];
+    private readonly Dictionary<string, (DateTimeOffset NotBefore, TimeSpan Backoff)> _retry = [];
     private readonly TextWriter _log;
 
     public Kubelet(LabState lab, LabStateNode node, ObjectClient client, string binDir, TextWriter log)
@@ -46,6 +47,13 @@ public sealed class Kubelet
         foreach (var r in PodRecord.LoadAll(_lab.Name, _node.Name))
         {
             _pods[r.Uid] = r;
+            if (r.PodIp is null)
+            {
+                // Its setup was interrupted: undo what was made; the pod is set up afresh below.
+                Log($"found {r.Namespace}/{r.Name} half set up; undoing it");
+                await TeardownAsync(r, ct).ConfigureAwait(false);
+                continue;
+            }
             Log($"re-adopted {r.Namespace}/{r.Name} ({(r.Containers.All(Procs.IsAlive) ? "running" : "some containers gone")})");
         }
         await SetNodeReadyAsync(ct).ConfigureAwait(false);
@@ -102,6 +110,7 @@ public sealed class Kubelet
                     string uid = pod.Metadata.Uid ?? "";
                     if (e.Type == WatchEventType.Delete || pod.IsTerminating)
                     {
+                        _retry.Remove(uid);
                         if (_pods.TryGetValue(uid, out var rec))
                         {
                             await TeardownAsync(rec, ct).ConfigureAwait(false);
@@ -130,7 +139,7 @@ public sealed class Kubelet
     private async Task EnsureAsync(PodView pod, CancellationToken ct)
     {
         string uid = pod.Metadata.Uid ?? "";
-        if (uid.Length == 0 || _pods.ContainsKey(uid))
+        if (uid.Length == 0 || _pods.ContainsKey(uid) || (_retry.TryGetValue(uid, out var r) && DateTimeOffset.UtcNow < r.NotBefore))
         {
             return;
         }
@@ -162,9 +171,15 @@ public sealed class Kubelet
         }
         catch (Exception e) when (e is CniClientException or IOException or NetlinkException)
         {
-            Log($"pod {pod}: {e.Message}");
-            await WriteStatusAsync(pod, record, ready: false, reason: e.Message, ct).ConfigureAwait(false);
+            // As the kubelet does with a failed sandbox: undo, report, and try again with backoff.
+            var backoff = _retry.TryGetValue(uid, out var prev) ? TimeSpan.FromTicks(Math.Min(prev.Backoff.Ticks * 2, TimeSpan.FromSeconds(30).Ticks)) : TimeSpan.FromSeconds(1);
+            _retry[uid] = (DateTimeOffset.UtcNow + backoff, backoff);
+            Log($"pod {pod}: {e.Message} (retrying in {backoff.TotalSeconds:0}s)");
+            await WriteStatusAsync(pod, record with { PodIp = null }, ready: false, reason: e.Message, ct).ConfigureAwait(false);
+            await TeardownAsync(_pods[uid], ct).ConfigureAwait(false);
+            return;
         }
+        _retry.Remove(uid);
     }
 
     private static CniRuntimeConf Attachment(PodView pod, string netns)
@@ -274,7 +289,7 @@ public sealed class Kubelet
         {
             _cni.Del(_conflist, new CniRuntimeConf(rec.Uid, LabNetwork.NetnsPath(rec.Netns), "eth0"));
         }
-        catch (CniClientException e)
+        catch (Exception e) when (e is CniClientException or IOException)
         {
             Log($"DEL {rec.Namespace}/{rec.Name}: {e.Message}");
         }
@@ -287,6 +302,23 @@ public sealed class Kubelet
     /// <summary>Readiness (processes up, declared ports listening) and restarts of exited containers.</summary>
     private async Task SyncStatusAsync(CancellationToken ct)
     {
+        foreach (var (uid, (notBefore, _)) in _retry.ToList())
+        {
+            if (DateTimeOffset.UtcNow < notBefore)
+            {
+                continue;
+            }
+            var (pods, _) = await _client.ListAsync(Kinds.Pod, null, ct).ConfigureAwait(false);
+            var pod = pods.Select(p => new PodView(p.Json)).FirstOrDefault(p => p.Metadata.Uid == uid && p.NodeName == _node.Name);
+            if (pod is null)
+            {
+                _retry.Remove(uid);
+            }
+            else
+            {
+                await EnsureAsync(pod, ct).ConfigureAwait(false);
+            }
+        }
         foreach (var rec in _pods.Values.ToList())
         {
             if (rec.PodIp is null)
@@ -360,9 +392,11 @@ public sealed class Kubelet
             }
             var status = json["status"] as JsonObject ?? [];
             string phase = reason is null ? (rec.PodIp is null ? "Pending" : "Running") : "Pending";
+            string? oldReason = new PodView(json).Conditions.FirstOrDefault(c => c.Type == "Ready")?.Message;
             bool same = status["phase"]?.GetValue<string>() == phase
                 && status["podIP"]?.GetValue<string>() == rec.PodIp
-                && new PodView(json).IsReady == ready;
+                && new PodView(json).IsReady == ready
+                && oldReason == reason;
             if (same)
             {
                 return false;

@@ -196,8 +196,8 @@ public static class LabLifecycle
     /// <summary>The node's CNI configuration (DESIGN.md §1's keys). A static range per node until trellisd leases them.</summary>
     public static string Conflist(LabConfig config, LabNode n) => $$$"""
         {
-          "cniVersion": "1.1.0",
-          "cniVersions": ["1.0.0", "1.1.0"],
+          "cniVersion": "{{{(config.CniPlugin == "reference" ? "1.0.0" : "1.1.0")}}}",
+          "cniVersions": [{{{(config.CniPlugin == "reference" ? "\"1.0.0\"" : "\"1.0.0\", \"1.1.0\"")}}}],
           "name": "trellis",
           "plugins": [
             {

@@ -47,6 +47,13 @@ internal static class ServeHostname
             }
             tasks.Add(p.Protocol == ProtocolType.Tcp ? ServeTcpAsync(p.Port, tcpAnswer, ct) : ServeUdpAsync(p.Port, udpAnswer, ct));
         }
+        // Binding happens synchronously at the start of each server task: a port that cannot be
+        // bound fails now, before "serving" is claimed.
+        if (tasks.FirstOrDefault(t => t.IsFaulted) is { } failed)
+        {
+            await Console.Error.WriteLineAsync($"serve-hostname: {failed.Exception!.InnerException!.Message}").ConfigureAwait(false);
+            return 1;
+        }
         await Console.Error.WriteLineAsync($"serve-hostname: {name} serving {string.Join(' ', ports.Select(p => $"{p.Port}/{p.ProtocolName}"))}").ConfigureAwait(false);
         try
         {
