@@ -74,33 +74,6 @@ public static partial class Procs
 
     private static unsafe partial class Native
     {
-        private const short POSIX_SPAWN_SETSID = 0x80;
-        private const int O_RDONLY = 0, O_WRONLY = 1, O_CREAT = 0x40, O_APPEND = 0x400;
-
-        [LibraryImport("libc")]
-        private static partial int posix_spawn_file_actions_init(byte* actions);
-
-        [LibraryImport("libc")]
-        private static partial int posix_spawn_file_actions_destroy(byte* actions);
-
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
-        private static partial int posix_spawn_file_actions_addopen(byte* actions, int fd, string path, int flags, int mode);
-
-        [LibraryImport("libc")]
-        private static partial int posix_spawn_file_actions_adddup2(byte* actions, int fd, int newfd);
-
-        [LibraryImport("libc")]
-        private static partial int posix_spawnattr_init(byte* attr);
-
-        [LibraryImport("libc")]
-        private static partial int posix_spawnattr_destroy(byte* attr);
-
-        [LibraryImport("libc")]
-        private static partial int posix_spawnattr_setflags(byte* attr, short flags);
-
-        [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
-        private static partial int posix_spawnp(out int pid, string file, byte* actions, byte* attr, nint* argv, nint* envp);
-
         [LibraryImport("libc", EntryPoint = "kill", SetLastError = true)]
         private static partial int SysKill(int pid, int sig);
 
@@ -127,54 +100,7 @@ public static partial class Procs
                     env[k] = v;
                 }
             }
-            var envList = env.Select(kv => kv.Key + "=" + kv.Value).ToList();
-            var allocated = new List<nint>();
-            byte* actions = stackalloc byte[512];
-            byte* attr = stackalloc byte[1024];
-            nint[] argvArr = new nint[argv.Count + 1];
-            nint[] envArr = new nint[envList.Count + 1];
-            try
-            {
-                for (int i = 0; i < argv.Count; i++)
-                {
-                    argvArr[i] = Marshal.StringToCoTaskMemUTF8(argv[i]);
-                    allocated.Add(argvArr[i]);
-                }
-                for (int i = 0; i < envList.Count; i++)
-                {
-                    envArr[i] = Marshal.StringToCoTaskMemUTF8(envList[i]);
-                    allocated.Add(envArr[i]);
-                }
-                Check(posix_spawn_file_actions_init(actions), "posix_spawn_file_actions_init");
-                Check(posix_spawnattr_init(attr), "posix_spawnattr_init");
-                Check(posix_spawn_file_actions_addopen(actions, 0, "/dev/null", O_RDONLY, 0), "addopen stdin");
-                Check(posix_spawn_file_actions_addopen(actions, 1, log, O_WRONLY | O_CREAT | O_APPEND, 0x1A4 /* 0644 */), "addopen " + log);
-                Check(posix_spawn_file_actions_adddup2(actions, 1, 2), "adddup2");
-                Check(posix_spawnattr_setflags(attr, POSIX_SPAWN_SETSID), "setflags");
-                fixed (nint* a = argvArr)
-                fixed (nint* e = envArr)
-                {
-                    Check(posix_spawnp(out int pid, argv[0], actions, attr, a, e), "posix_spawn " + argv[0]);
-                    return pid;
-                }
-            }
-            finally
-            {
-                _ = posix_spawn_file_actions_destroy(actions);
-                _ = posix_spawnattr_destroy(attr);
-                foreach (var p in allocated)
-                {
-                    Marshal.FreeCoTaskMem(p);
-                }
-            }
-        }
-
-        private static void Check(int rc, string what)
-        {
-            if (rc != 0)
-            {
-                throw new IOException($"{what}: error {rc}");
-            }
+            return Trellis.Shared.PosixSpawn.Detached(argv, log, env.Select(kv => kv.Key + "=" + kv.Value).ToList());
         }
     }
 }

@@ -11,40 +11,8 @@ namespace Trellis.Core.Cni;
 /// </summary>
 internal static class IpText
 {
-    public static bool TryParseAddress(string? text, out IPAddress address)
-    {
-        address = IPAddress.None;
-        if (string.IsNullOrEmpty(text) || text.Length > 45)
-        {
-            return false;
-        }
-        if (text.Contains(':', StringComparison.Ordinal))
-        {
-            foreach (char c in text)
-            {
-                if (!(char.IsAsciiHexDigit(c) || c is ':' or '.'))
-                {
-                    return false;
-                }
-            }
-            if (!IPAddress.TryParse(text, out var v6) || v6.AddressFamily != AddressFamily.InterNetworkV6)
-            {
-                return false;
-            }
-            address = v6;
-            return true;
-        }
-        if (!IsDottedQuad(text))
-        {
-            return false;
-        }
-        if (!IPAddress.TryParse(text, out var v4))
-        {
-            return false;
-        }
-        address = v4;
-        return true;
-    }
+    /// <summary>The same strict syntax the object validators use (one implementation: <see cref="Objects.IpSyntax"/>).</summary>
+    public static bool TryParseAddress(string? text, out IPAddress address) => Objects.IpSyntax.TryParseIp(text, out address);
 
     /// <summary>"addr/len" with a strict address; host bits may be set.</summary>
     public static bool TryParseCidr(string? text, out IPCidr cidr)
@@ -78,41 +46,4 @@ internal static class IpText
     }
 
     public static string FamilyName(AddressFamily family) => family == AddressFamily.InterNetwork ? "IPv4" : "IPv6";
-
-    private static bool IsDottedQuad(string text)
-    {
-        int parts = 0;
-        int start = 0;
-        for (int i = 0; i <= text.Length; i++)
-        {
-            if (i == text.Length || text[i] == '.')
-            {
-                int len = i - start;
-                if (len is 0 or > 3)
-                {
-                    return false;
-                }
-                if (len > 1 && text[start] == '0')
-                {
-                    return false;
-                }
-                int value = 0;
-                for (int j = start; j < i; j++)
-                {
-                    if (!char.IsAsciiDigit(text[j]))
-                    {
-                        return false;
-                    }
-                    value = (value * 10) + (text[j] - '0');
-                }
-                if (value > 255)
-                {
-                    return false;
-                }
-                parts++;
-                start = i + 1;
-            }
-        }
-        return parts == 4;
-    }
 }
