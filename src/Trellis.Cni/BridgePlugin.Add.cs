@@ -24,7 +24,7 @@ internal sealed partial class BridgePlugin
         // The reservation and the creation of the host veth (with its owner alias) happen under
         // the store lock, so GC — which takes the same lock — never sees one without the other
         // mid-flight: any unlabelled or unowned leftover it finds belongs to a killed invocation.
-        using (_store.Lock())
+        using (LockStore())
         {
             ips = Reserve(requested);
             Trace.Mark("ipam reserved");
@@ -56,7 +56,7 @@ internal sealed partial class BridgePlugin
         {
             // ADD undoes its partial work: the runtime may not call DEL after a failed ADD.
             host.LinkDelByName(HostVeth);
-            using (_store.Lock())
+            using (LockStore())
             {
                 ReleaseReserved();
             }

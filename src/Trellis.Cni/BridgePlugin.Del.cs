@@ -15,7 +15,7 @@ internal sealed partial class BridgePlugin
     /// </summary>
     private CniResult? Del()
     {
-        using (_store.Lock())
+        using (LockStore())
         {
             ReleaseReserved();
         }
@@ -111,6 +111,15 @@ internal sealed partial class BridgePlugin
         {
             throw new CniException(CniErrorCode.NotAvailable, $"bridge: '{_conf.Bridge}' exists and is not a bridge ({br.Kind})");
         }
+        // 51: new pods could be wired, but the pods already there are cut off.
+        if (br is not null && !br.IsUp)
+        {
+            throw new CniException(CniErrorCode.LimitedConnectivity, $"bridge: '{_conf.Bridge}' is down: existing pods on it have no connectivity");
+        }
+        if (br is not null && _conf.IsGateway && File.ReadAllText("/proc/sys/net/ipv4/ip_forward").Trim() != "1")
+        {
+            throw new CniException(CniErrorCode.LimitedConnectivity, "isGateway: IPv4 forwarding is off on this node: pods can reach only their own bridge");
+        }
         return null;
     }
 
@@ -124,7 +133,7 @@ internal sealed partial class BridgePlugin
         var valid = (_conf.ValidAttachments ?? []).Select(a => (a.ContainerId, a.IfName)).ToHashSet();
         var validAliases = valid.Select(a => HostVethName.Alias(_conf.Name, a.ContainerId, a.IfName)).ToHashSet(StringComparer.Ordinal);
         using var host = RtNetlink.Open();
-        using (_store.Lock())
+        using (LockStore())
         {
             _store.ReleaseAllExcept(valid);
             var bridge = host.LinkGetByName(_conf.Bridge);

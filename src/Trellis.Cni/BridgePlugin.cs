@@ -37,6 +37,28 @@ internal sealed partial class BridgePlugin
         _ => throw new CniException(CniErrorCode.InvalidEnvironment, $"CNI_COMMAND: '{_env.Command}' is not handled"),
     };
 
+    /// <summary>
+    /// How long an invocation waits for the node's IPAM lock before answering "try again later"
+    /// (error 11). Every holder keeps it for about a millisecond, so seconds of waiting mean
+    /// something is wrong (a stuck filesystem); TRELLIS_CNI_LOCK_TIMEOUT_MS overrides it.
+    /// </summary>
+    private static TimeSpan LockTimeout =>
+        Environment.GetEnvironmentVariable("TRELLIS_CNI_LOCK_TIMEOUT_MS") is { } ms && int.TryParse(ms, out int v) && v > 0
+            ? TimeSpan.FromMilliseconds(v)
+            : TimeSpan.FromSeconds(20);
+
+    private IDisposable LockStore()
+    {
+        try
+        {
+            return _store.Lock(LockTimeout);
+        }
+        catch (TimeoutException e)
+        {
+            throw new CniException(CniErrorCode.TryAgainLater, $"ipam.dataDir: {e.Message}");
+        }
+    }
+
     private string HostVeth => HostVethName.For(_conf.Name, _env.ContainerId!, _env.IfName!);
 
     private static NetNs OpenContainerNetNs(string path)

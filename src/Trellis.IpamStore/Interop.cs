@@ -5,6 +5,7 @@ namespace Trellis.IpamStore;
 internal static partial class Interop
 {
     internal const int LOCK_EX = 2;
+    internal const int LOCK_NB = 4;
     internal const int EINTR = 4;
     internal const int O_RDWR = 2;
     internal const int O_CREAT = 0x40;

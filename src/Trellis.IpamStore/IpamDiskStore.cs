@@ -36,8 +36,12 @@ public sealed class IpamDiskStore
 
     public string Directory { get; }
 
-    /// <summary>Takes the exclusive store lock (blocking), creating the directory on first use.</summary>
-    public IDisposable Lock()
+    /// <summary>
+    /// Takes the exclusive store lock, creating the directory on first use. Waits at most
+    /// <paramref name="timeout"/> (default: forever); then throws <see cref="TimeoutException"/>,
+    /// which a plugin reports as "try again later" rather than hanging its runtime.
+    /// </summary>
+    public IDisposable Lock(TimeSpan? timeout = null)
     {
         System.IO.Directory.CreateDirectory(Directory);
         string path = Path.Combine(Directory, "lock");
@@ -47,6 +51,56 @@ public sealed class IpamDiskStore
             throw new IOException($"open {path}: errno {Marshal.GetLastPInvokeError()}");
         }
         var handle = new SafeFileHandle(fd, ownsHandle: true);
+        if (Interop.flock(handle, Interop.LOCK_EX | Interop.LOCK_NB) == 0)
+        {
+            return handle; // uncontended: the common case costs one syscall
+        }
+        if (timeout is null)
+        {
+            FlockBlocking(handle, path);
+            return handle;
+        }
+        // A blocked flock(2) cannot be cancelled, so it waits on its own thread. If the timeout wins,
+        // the waiter is abandoned: should it get the lock later, it releases it at once. The gate
+        // makes "acquired" and "abandoned" mutually exclusive.
+        var gate = new object();
+        bool acquired = false, abandoned = false;
+        var locker = Task.Factory.StartNew(() =>
+        {
+            FlockBlocking(handle, path);
+            lock (gate)
+            {
+                if (abandoned)
+                {
+                    handle.Dispose();
+                }
+                else
+                {
+                    acquired = true;
+                }
+            }
+        }, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        try
+        {
+            locker.Wait(timeout.Value);
+        }
+        catch (AggregateException e) when (e.InnerException is IOException io)
+        {
+            throw io;
+        }
+        lock (gate)
+        {
+            if (!acquired)
+            {
+                abandoned = true;
+                throw new TimeoutException($"{path}: still locked by another invocation after {timeout.Value.TotalSeconds:0.#}s");
+            }
+        }
+        return handle;
+    }
+
+    private static void FlockBlocking(SafeFileHandle handle, string path)
+    {
         while (Interop.flock(handle, Interop.LOCK_EX) != 0)
         {
             int errno = Marshal.GetLastPInvokeError();
@@ -56,7 +110,6 @@ public sealed class IpamDiskStore
                 throw new IOException($"flock {path}: errno {errno}");
             }
         }
-        return handle;
     }
 
     public bool IsReserved(IPAddress ip) => File.Exists(PathOf(ip));
