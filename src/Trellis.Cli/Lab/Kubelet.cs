@@ -28,6 +28,10 @@ public sealed class Kubelet
     private static readonly string[] s_conditionTypes = ["PodScheduled", "Initialized", "ContainersReady", "Ready"];
     private readonly Dictionary<string, PodRecord> _pods = [];
     private readonly Dictionary<string, (DateTimeOffset NotBefore, TimeSpan Backoff)> _retry = [];
+    // The pod as last seen (for restart policy and ports) and the readiness last written, so the
+    // periodic sync reads nothing from the store and writes only when something changed.
+    private readonly Dictionary<string, PodView> _views = [];
+    private readonly Dictionary<string, bool> _writtenReady = [];
     private readonly TextWriter _log;
 
     public Kubelet(LabState lab, LabStateNode node, ObjectClient client, string binDir, TextWriter log)
@@ -118,6 +122,10 @@ public sealed class Kubelet
                     }
                     else if (pod.NodeName == _node.Name)
                     {
+                        if (_pods.ContainsKey(uid))
+                        {
+                            _views[uid] = pod; // labels and status change; the spec does not
+                        }
                         await EnsureAsync(pod, ct).ConfigureAwait(false);
                     }
                 }
@@ -148,6 +156,8 @@ public sealed class Kubelet
         // Recorded before anything is made, so a crash at any point leaves something to clean up.
         record.Save(_lab.Name, _node.Name);
         _pods[uid] = record;
+        _views[uid] = pod;
+        _writtenReady.Remove(uid);
         try
         {
             LabNetwork.EnsureNetns(netns);
@@ -296,6 +306,8 @@ public sealed class Kubelet
         LabNetwork.DeleteNetns(rec.Netns);
         rec.Delete(_lab.Name, _node.Name);
         _pods.Remove(rec.Uid);
+        _views.Remove(rec.Uid);
+        _writtenReady.Remove(rec.Uid);
         Log($"removed {rec.Namespace}/{rec.Name}");
     }
 
@@ -325,15 +337,24 @@ public sealed class Kubelet
             {
                 continue;
             }
-            var current = await _client.GetAsync(Kinds.Pod, rec.Namespace, rec.Name, ct).ConfigureAwait(false);
-            if (current is null || new PodView(current.Json).Metadata.Uid != rec.Uid)
+            if (!_views.TryGetValue(rec.Uid, out var pod))
             {
-                continue; // deleted: the watch tears it down
+                // Re-adopted after a restart and not seen since: read it once.
+                var current = await _client.GetAsync(Kinds.Pod, rec.Namespace, rec.Name, ct).ConfigureAwait(false);
+                if (current is null || new PodView(current.Json).Metadata.Uid != rec.Uid)
+                {
+                    continue; // deleted: the watch tears it down
+                }
+                _views[rec.Uid] = pod = new PodView(current.Json);
             }
-            var pod = new PodView(current.Json);
             var record = RestartExited(pod, rec);
             bool ready = IsReady(pod, record);
+            if (_writtenReady.TryGetValue(rec.Uid, out bool written) && written == ready)
+            {
+                continue;
+            }
             await WriteStatusAsync(pod, record, ready, null, ct).ConfigureAwait(false);
+            _writtenReady[rec.Uid] = ready;
         }
     }
 
