@@ -5,10 +5,11 @@
 #   iptables                         used by the reference portmap plugin chained after trellis-cni in tests
 #   containernetworking-plugins      the reference plugins: portmap/bandwidth for chaining, bridge+host-local as the benchmark peer, loopback for containerd
 #   busybox-static                   the rootfs of the tiny OCI image the containerd test builds on the fly
+#   etcd-server, etcd-client         the etcd cluster store backend: tests start real members; etcdctl to inspect one
 #   util-linux, procps               unshare/nsenter, ps
 #   time                             GNU time: peak RSS of plugin processes in bench/
 set -euo pipefail
-packages=(time iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static util-linux procps)
+packages=(time iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

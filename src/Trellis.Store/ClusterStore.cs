@@ -7,8 +7,9 @@ public static class ClusterStore
 
     /// <summary>
     /// <c>sqlite:///abs/path/store.db</c> opens (creating the file and its directory if needed)
-    /// an embedded store. <c>etcd://HOST:PORT,…</c> and <c>etcd+unix:///path</c> are reserved for
-    /// the etcd backend.
+    /// an embedded store. <c>etcd://HOST:PORT[,HOST:PORT…]</c> (endpoints tried in order, the port
+    /// defaulting to 2379) and <c>etcd+unix:///path/to/socket</c> open a client of an etcd v3
+    /// cluster; that sends nothing until the first call.
     /// </summary>
     /// <exception cref="ArgumentException">The URL is malformed or names an unsupported backend; the message names the URL.</exception>
     /// <exception cref="StoreUnavailableException">The store exists but cannot be opened.</exception>
@@ -19,11 +20,11 @@ public static class ClusterStore
         {
             return new SqliteClusterStore(ParseSqlitePath(url), options);
         }
-        if (url.StartsWith("etcd://", StringComparison.OrdinalIgnoreCase) || url.StartsWith("etcd+unix://", StringComparison.OrdinalIgnoreCase))
+        if (url.StartsWith(EtcdEndpoint.TcpScheme, StringComparison.OrdinalIgnoreCase) || url.StartsWith(EtcdEndpoint.UnixScheme, StringComparison.OrdinalIgnoreCase))
         {
-            throw new ArgumentException($"store URL '{url}': the etcd backend is not supported yet; use sqlite:///abs/path/store.db", nameof(url));
+            return new EtcdClusterStore(url, options);
         }
-        throw new ArgumentException($"store URL '{url}': unknown scheme; expected sqlite:///abs/path/store.db (etcd://HOST:PORT is not supported yet)", nameof(url));
+        throw new ArgumentException($"store URL '{url}': unknown scheme; expected sqlite:///abs/path/store.db, etcd://HOST:PORT[,HOST:PORT…] or etcd+unix:///path/to/socket", nameof(url));
     }
 
     /// <summary>

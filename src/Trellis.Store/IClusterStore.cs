@@ -60,7 +60,7 @@ public interface IClusterStore : IAsyncDisposable
     /// <summary>Ends the lease now, deleting its keys (each a Delete event). <see cref="StoreNotFoundException"/> when unknown.</summary>
     Task RevokeLeaseAsync(long leaseId, CancellationToken ct = default);
 
-    /// <summary>The revision of the latest write (0 for an empty, never-written store).</summary>
+    /// <summary>The revision of the latest write (the backend's initial revision — 0 for SQLite, 1 for etcd — when nothing was ever written).</summary>
     Task<long> CurrentRevisionAsync(CancellationToken ct = default);
 }
 

@@ -157,13 +157,21 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
             return ([], errors);
         }
         var done = new List<ApplyOutcome>();
+        var cascaded = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (kind, ns, name, where) in targets)
         {
             string objName = $"{kind.Kind.ToLowerInvariant()}/{name}";
             var existing = await client.GetAsync(kind, ns, name, ct).ConfigureAwait(false);
             if (existing is null)
             {
-                errors.Add(new(where, objName, "metadata.name", "not found"));
+                if (cascaded.Contains(kind.StoreKey(ns, name)))
+                {
+                    done.Add(new(objName, "deleted")); // went with its namespace earlier in this delete
+                }
+                else
+                {
+                    errors.Add(new(where, objName, "metadata.name", "not found"));
+                }
                 continue;
             }
             if (kind == Kinds.Namespace)
@@ -175,6 +183,7 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
                     foreach (var item in items)
                     {
                         await DeleteIgnoringGoneAsync(item, ct).ConfigureAwait(false);
+                        cascaded.Add(item.Key);
                     }
                 }
             }

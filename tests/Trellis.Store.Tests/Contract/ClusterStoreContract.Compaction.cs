@@ -4,7 +4,7 @@ namespace Trellis.Store.Tests.Contract;
 
 public abstract partial class ClusterStoreContract
 {
-    [Fact]
+    [ContractFact]
     public async Task Watching_from_before_the_compact_revision_throws_compacted()
     {
         long created = await Store.CreateAsync("/cp/a", Utf8("1"));
@@ -30,7 +30,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal("/cp/b", (await watch.NextAsync()).Item.Key);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Compaction_keeps_the_current_state_of_every_key()
     {
         long a = await Store.CreateAsync("/cp/a", Utf8("a1"));
@@ -62,23 +62,40 @@ public abstract partial class ClusterStoreContract
         Assert.Equal(revision + 3, await Store.CreateAsync("/cp/gone", Utf8("back")));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task A_watcher_that_falls_behind_compaction_is_told_rather_than_skipped_ahead()
     {
         await Store.CreateAsync("/cp/a", Utf8("0"));
         await using var watch = new WatchReader(Store, "/cp/", 0);
-        Assert.Equal(1, (await watch.NextAsync()).Revision);
+        Assert.Equal(Rev(1), (await watch.NextAsync()).Revision);
 
         for (int i = 0; i < 10; i++)
         {
             await IncrementAsync(Store, "/cp/a");
         }
-        await CompactAsync(Store, 8);
+        await CompactAsync(Store, Rev(8));
 
-        await Assert.ThrowsAsync<StoreCompactedException>(() => watch.NextAsync());
+        if (!WatchEventsArePushed)
+        {
+            // Reads history when asked: finds it compacted and says so.
+            await Assert.ThrowsAsync<StoreCompactedException>(() => watch.NextAsync());
+            return;
+        }
+        // The server pushed the events down the open stream before the compaction: it may
+        // deliver them, and then it must deliver every one. What no backend may do is skip ahead.
+        List<WatchEvent> delivered;
+        try
+        {
+            delivered = await watch.TakeAsync(10);
+        }
+        catch (StoreCompactedException)
+        {
+            return;
+        }
+        Assert.Equal(Revs(2, 10), delivered.Select(e => e.Revision));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Background_compaction_keeps_the_configured_revisions_and_age()
     {
         // A store of its own whose compactor ticks every minute and keeps 5 revisions and 1 minute.
@@ -102,19 +119,19 @@ public abstract partial class ClusterStoreContract
             await Task.Delay(20);
             try
             {
-                await using var probe = new WatchReader(store, "/bg/", 14);
+                await using var probe = new WatchReader(store, "/bg/", Rev(14));
                 await probe.NextAsync();
                 return false;
             }
             catch (StoreCompactedException ex)
             {
-                Assert.Equal(15, ex.CompactRevision); // 20 revisions, keep the newest 5
+                Assert.Equal(Rev(15), ex.CompactRevision); // 20 revisions, keep the newest 5
                 return true;
             }
         }, "background compaction");
 
-        await using var watch = new WatchReader(store, "/bg/", 15);
-        Assert.Equal(Enumerable.Range(16, 5).Select(i => (long)i), (await watch.TakeAsync(5)).Select(e => e.Revision));
+        await using var watch = new WatchReader(store, "/bg/", Rev(15));
+        Assert.Equal(Revs(16, 5), (await watch.TakeAsync(5)).Select(e => e.Revision));
         Assert.Equal("19", (await store.GetAsync("/bg/n"))!.Text());
     }
 }

@@ -4,21 +4,21 @@ namespace Trellis.Store.Tests.Contract;
 
 public abstract partial class ClusterStoreContract
 {
-    [Fact]
-    public async Task A_new_store_is_empty_at_revision_0()
+    [ContractFact]
+    public async Task A_new_store_is_empty_at_its_initial_revision()
     {
-        Assert.Equal(0, await Store.CurrentRevisionAsync());
+        Assert.Equal(InitialRevision, await Store.CurrentRevisionAsync());
         var list = await Store.ListAsync("/");
         Assert.Empty(list.Items);
-        Assert.Equal(0, list.Revision);
+        Assert.Equal(InitialRevision, list.Revision);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Create_returns_the_new_revision_and_Get_returns_the_item()
     {
         long revision = await Store.CreateAsync("/registry/pods/demo/web-1", Utf8("""{"kind":"Pod"}"""));
 
-        Assert.Equal(1, revision);
+        Assert.Equal(Rev(1), revision);
         var item = await Store.GetAsync("/registry/pods/demo/web-1");
         Assert.NotNull(item);
         Assert.Equal("/registry/pods/demo/web-1", item.Key);
@@ -29,7 +29,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal(revision, await Store.CurrentRevisionAsync());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Get_of_a_missing_key_returns_null()
     {
         await Store.CreateAsync("/a/b", Utf8("x"));
@@ -39,7 +39,7 @@ public abstract partial class ClusterStoreContract
         Assert.Null(await Store.GetAsync("/a/bc"));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Every_write_advances_the_store_revision_by_exactly_one()
     {
         long r1 = await Store.CreateAsync("/k/a", Utf8("1"));
@@ -48,11 +48,11 @@ public abstract partial class ClusterStoreContract
         long r4 = await Store.DeleteAsync("/k/b");
         long r5 = await Store.CreateAsync("/k/b", Utf8("again"));
 
-        Assert.Equal([1L, 2, 3, 4, 5], [r1, r2, r3, r4, r5]);
-        Assert.Equal(5, await Store.CurrentRevisionAsync());
+        Assert.Equal(Revs(1, 5), [r1, r2, r3, r4, r5]);
+        Assert.Equal(Rev(5), await Store.CurrentRevisionAsync());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Values_round_trip_byte_for_byte_including_empty_and_binary()
     {
         byte[] binary = Enumerable.Range(0, 256).Select(i => (byte)i).ToArray();
@@ -69,7 +69,7 @@ public abstract partial class ClusterStoreContract
         Assert.Empty(empty.Value);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Values_handed_out_belong_to_the_caller()
     {
         byte[] written = Utf8("original");
@@ -86,7 +86,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal("original", (await again.NextAsync()).Item.Text());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Update_with_the_current_ModRevision_replaces_the_value_and_keeps_CreateRevision()
     {
         long created = await Store.CreateAsync("/registry/services/demo/web", Utf8("v1"));
@@ -101,7 +101,7 @@ public abstract partial class ClusterStoreContract
         Assert.True(updated > created);
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Update_with_a_stale_ModRevision_throws_conflict_carrying_the_current_item()
     {
         long created = await Store.CreateAsync("/k/x", Utf8("v1"));
@@ -120,7 +120,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal(winner, await Store.CurrentRevisionAsync());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Create_of_an_existing_key_throws_conflict_carrying_the_current_item()
     {
         long created = await Store.CreateAsync("/k/x", Utf8("first"));
@@ -135,7 +135,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal(created, await Store.CurrentRevisionAsync());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Update_of_a_missing_or_deleted_key_throws_not_found()
     {
         var missing = await Assert.ThrowsAsync<StoreNotFoundException>(() => Store.UpdateAsync("/k/never", Utf8("v"), 1));
@@ -147,7 +147,7 @@ public abstract partial class ClusterStoreContract
         await Assert.ThrowsAsync<StoreNotFoundException>(() => Store.UpdateAsync("/k/gone", Utf8("v2"), created));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Delete_without_a_revision_is_unconditional_and_returns_its_revision()
     {
         long created = await Store.CreateAsync("/k/x", Utf8("v"));
@@ -155,12 +155,12 @@ public abstract partial class ClusterStoreContract
 
         long deleted = await Store.DeleteAsync("/k/x");
 
-        Assert.Equal(3, deleted);
+        Assert.Equal(Rev(3), deleted);
         Assert.Null(await Store.GetAsync("/k/x"));
         Assert.Equal(deleted, await Store.CurrentRevisionAsync());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Delete_with_the_current_ModRevision_succeeds()
     {
         long created = await Store.CreateAsync("/k/x", Utf8("v"));
@@ -170,7 +170,7 @@ public abstract partial class ClusterStoreContract
         Assert.Null(await Store.GetAsync("/k/x"));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Delete_with_a_stale_ModRevision_throws_conflict_carrying_the_current_item()
     {
         long created = await Store.CreateAsync("/k/x", Utf8("v1"));
@@ -184,7 +184,7 @@ public abstract partial class ClusterStoreContract
         Assert.NotNull(await Store.GetAsync("/k/x"));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Delete_of_a_missing_key_throws_not_found()
     {
         var ex = await Assert.ThrowsAsync<StoreNotFoundException>(() => Store.DeleteAsync("/k/missing"));
@@ -192,10 +192,10 @@ public abstract partial class ClusterStoreContract
         Assert.Equal("delete", ex.Operation);
         Assert.Equal("/k/missing", ex.Key);
         Assert.Contains("/k/missing", ex.Message, StringComparison.Ordinal);
-        Assert.Equal(0, await Store.CurrentRevisionAsync());
+        Assert.Equal(InitialRevision, await Store.CurrentRevisionAsync());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Recreating_a_deleted_key_gives_it_a_new_CreateRevision()
     {
         long first = await Store.CreateAsync("/k/x", Utf8("one"));
@@ -210,7 +210,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal("two", item.Text());
     }
 
-    [Fact]
+    [ContractFact]
     public async Task A_disposed_store_refuses_calls_and_tolerates_a_second_dispose()
     {
         await Store.CreateAsync("/k/x", Utf8("v"));
@@ -221,7 +221,7 @@ public abstract partial class ClusterStoreContract
         await Store.DisposeAsync();
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Thousand_sequential_creates_are_not_pathologically_slow()
     {
         // Not a benchmark: it catches a design that, say, opens a connection or fsyncs per read.

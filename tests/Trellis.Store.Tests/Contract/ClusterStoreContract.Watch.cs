@@ -5,7 +5,7 @@ namespace Trellis.Store.Tests.Contract;
 
 public abstract partial class ClusterStoreContract
 {
-    [Fact]
+    [ContractFact]
     public async Task Watch_from_0_replays_history_then_delivers_live_events()
     {
         long r1 = await Store.CreateAsync("/w/a", Utf8("a1"));
@@ -22,7 +22,7 @@ public abstract partial class ClusterStoreContract
         Assert.True(await watch.IsQuietAsync(TimeSpan.FromMilliseconds(100)));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Watch_from_a_revision_delivers_only_later_events()
     {
         await Store.CreateAsync("/w/a", Utf8("1"));
@@ -35,7 +35,7 @@ public abstract partial class ClusterStoreContract
         Assert.True(await watch.IsQuietAsync(TimeSpan.FromMilliseconds(100)));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Watch_from_the_current_revision_sees_only_new_writes()
     {
         await Store.CreateAsync("/w/old", Utf8("old"));
@@ -49,7 +49,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal(("/w/new", r), (e.Item.Key, e.Revision));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Watch_delivers_only_keys_under_its_prefix()
     {
         await using var watch = new WatchReader(Store, "/registry/pods/", 0);
@@ -64,7 +64,7 @@ public abstract partial class ClusterStoreContract
         Assert.True(await watch.IsQuietAsync(TimeSpan.FromMilliseconds(100)));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Delete_event_carries_the_last_value_and_the_delete_revision()
     {
         long created = await Store.CreateAsync("/w/x", Utf8("first"));
@@ -79,7 +79,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal(("/w/x", "last", created, updated), (e.Item.Key, e.Item.Text(), e.Item.CreateRevision, e.Item.ModRevision));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Watch_replays_delete_events_from_history_too()
     {
         long created = await Store.CreateAsync("/w/x", Utf8("v"));
@@ -91,7 +91,7 @@ public abstract partial class ClusterStoreContract
         Assert.Equal((WatchEventType.Delete, deleted, "v", created), (e.Type, e.Revision, e.Item.Text(), e.Item.ModRevision));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Watch_delivers_long_histories_in_order()
     {
         // More than one read batch of history, so the replay crosses batch boundaries.
@@ -103,10 +103,10 @@ public abstract partial class ClusterStoreContract
 
         var events = await watch.TakeAsync(700);
 
-        Assert.Equal(Enumerable.Range(1, 700).Select(i => (long)i), events.Select(e => e.Revision));
+        Assert.Equal(Revs(1, 700), events.Select(e => e.Revision));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Watch_under_concurrent_writers_is_in_revision_order_without_gaps_or_duplicates()
     {
         const int Writers = 4;
@@ -126,7 +126,7 @@ public abstract partial class ClusterStoreContract
         var events = await watch.TakeAsync(Writers * PerWriter);
         await Task.WhenAll(writers);
 
-        Assert.Equal(Enumerable.Range(1, Writers * PerWriter).Select(i => (long)i), events.Select(e => e.Revision));
+        Assert.Equal(Revs(1, Writers * PerWriter), events.Select(e => e.Revision));
         Assert.Equal(Writers * PerWriter, events.Select(e => e.Item.Key).Distinct().Count());
         for (int w = 0; w < Writers; w++)
         {
@@ -137,7 +137,7 @@ public abstract partial class ClusterStoreContract
         Assert.True(await watch.IsQuietAsync(TimeSpan.FromMilliseconds(100)));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Watcher_reconnecting_with_its_last_revision_misses_and_repeats_nothing()
     {
         const int Total = 600;
@@ -169,11 +169,11 @@ public abstract partial class ClusterStoreContract
         await writer;
 
         Assert.True(reconnects > 10);
-        Assert.Equal(Enumerable.Range(1, Total).Select(i => (long)i), seen.Select(e => e.Revision));
+        Assert.Equal(Revs(1, Total), seen.Select(e => e.Revision));
         Assert.Equal(Enumerable.Range(0, Total).Select(i => i.ToString(System.Globalization.CultureInfo.InvariantCulture)), seen.Select(e => e.Item.Text()));
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Many_watchers_each_see_every_event()
     {
         var watchers = new List<WatchReader>();
@@ -190,7 +190,7 @@ public abstract partial class ClusterStoreContract
             var results = new ConcurrentBag<long[]>();
             await Task.WhenAll(watchers.Select(async w => results.Add((await w.TakeAsync(50)).Select(e => e.Revision).ToArray())));
 
-            Assert.All(results, revisions => Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), revisions));
+            Assert.All(results, revisions => Assert.Equal(Revs(1, 50), revisions));
         }
         finally
         {
@@ -201,7 +201,7 @@ public abstract partial class ClusterStoreContract
         }
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Cancelling_a_watch_ends_it_with_OperationCanceledException()
     {
         using var cts = new CancellationTokenSource();
@@ -215,7 +215,7 @@ public abstract partial class ClusterStoreContract
         await watch.DisposeAsync();
     }
 
-    [Fact]
+    [ContractFact]
     public async Task Disposing_the_store_ends_open_watches_with_ObjectDisposedException()
     {
         var watch = Store.WatchAsync("/w/", 0).GetAsyncEnumerator();
