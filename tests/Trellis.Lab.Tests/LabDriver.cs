@@ -77,6 +77,22 @@ public sealed class LabDriver : IDisposable
         }
     }
 
+    /// <summary>Waits until every Ready pod reaches every other (trellisd converges within its resync).</summary>
+    public void WaitRoutes(int seconds = 20, string protocol = "tcp")
+    {
+        var deadline = DateTime.UtcNow.AddSeconds(seconds);
+        while (true)
+        {
+            var results = JsonNode.Parse(Must("probe", "--protocol", protocol, "-o", "json"))!["results"]!.AsArray();
+            if (results.All(r => r!["connected"]!.GetValue<bool>()))
+            {
+                return;
+            }
+            Assert.True(DateTime.UtcNow < deadline, "pods did not all connect: " + string.Join(", ", results.Where(r => !r!["connected"]!.GetValue<bool>()).Select(r => $"{r!["from"]}->{r["to"]}")));
+            Thread.Sleep(200);
+        }
+    }
+
     /// <summary>Every PID the lab recorded: supervisor, daemons, pod processes.</summary>
     public IReadOnlyList<int> RecordedPids()
     {

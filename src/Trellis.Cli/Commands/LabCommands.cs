@@ -95,9 +95,9 @@ internal static class LabCommands
             {
                 throw new UsageException(string.Join("\n", problems.Select(p => "lab config: " + p)));
             }
-            if (cfg.Backend != "vxlan")
+            if (cfg.Backend == "bgp")
             {
-                Console.Error.WriteLine($"note: backend '{cfg.Backend}' is recorded; cross-node routing (all backends) arrives with trellisd");
+                throw new UsageException("--backend: bgp is not available yet (vxlan and host-gw are)");
             }
             if (!Environment.IsPrivilegedProcess)
             {
@@ -118,10 +118,20 @@ internal static class LabCommands
             if (cfg.Demo)
             {
                 await using var st = ClusterStore.Open(state.Store);
-                var results = await Probe.RunAsync(state, new ObjectClient(st), ["demo"], 80, "tcp", false, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                // Routes between nodes appear as each trellisd publishes its VTEP and its peers react:
+                // give that a few seconds before showing the matrix as it is.
+                IReadOnlyList<ProbeResult> results = [];
+                for (var until = DateTime.UtcNow.AddSeconds(8); ;)
+                {
+                    results = await Probe.RunAsync(state, new ObjectClient(st), ["demo"], 80, "tcp", false, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+                    if (results.All(r => r.Connected) || DateTime.UtcNow > until)
+                    {
+                        break;
+                    }
+                    await Task.Delay(250, ct).ConfigureAwait(false);
+                }
                 Console.WriteLine();
                 Console.Write(Probe.ToTable(results, 80, "tcp", !Console.IsOutputRedirected));
-                Console.WriteLine("Cross-node pairs need routes between nodes: that is trellisd's job (VXLAN / host-gw / BGP), not yet running in this lab.");
             }
             Console.WriteLine($"\nlab '{state.Name}' is up in {sw.Elapsed.TotalSeconds:0.0}s. Try: ./trellis get pods -A -o wide   ./trellis probe   ./trellis lab down");
             return 0;

@@ -468,6 +468,10 @@ public sealed class Kubelet
                 ["lastTransitionTime"] = now,
             });
             status["nodeInfo"] = new JsonObject { ["kubeletVersion"] = "trellis-lab", ["kernelVersion"] = Environment.OSVersion.Version.ToString() };
+            // Status is the kubelet's to write (admission strips it from manifests), addresses included.
+            status["addresses"] = new JsonArray(
+                new JsonObject { ["type"] = "InternalIP", ["address"] = _node.Ip },
+                new JsonObject { ["type"] = "Hostname", ["address"] = _node.Name });
             return true;
         }, ct);
 

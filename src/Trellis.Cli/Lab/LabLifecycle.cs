@@ -41,6 +41,7 @@ public static class LabLifecycle
             OutsideIp = config.OutsideIp.ToString(),
             Underlay = config.Underlay.ToString(),
             ServiceCidr = config.ServiceCidr.ToString(),
+            ClusterCidr = config.ClusterCidr.ToString(),
             DnsIp = config.DnsIp.ToString(),
             Domain = config.Domain,
             PodMtu = config.PodMtu,
@@ -56,13 +57,21 @@ public static class LabLifecycle
             progress($"cluster store {state.Store}: namespaces and Node objects");
             var admission = new Admission(client, TimeProvider.System);
             var docs = new List<ManifestDocument>();
+            // Created when missing, never re-applied: a Node carries what its kubelet and trellisd
+            // wrote (addresses, conditions, the VTEP annotation), which a re-apply would drop.
             foreach (var ns in new[] { "default", "kube-system" })
             {
-                docs.Add(Doc(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns } }));
+                if (await client.GetAsync(Kinds.Namespace, null, ns, ct).ConfigureAwait(false) is null)
+                {
+                    docs.Add(Doc(new JsonObject { ["apiVersion"] = "v1", ["kind"] = "Namespace", ["metadata"] = new JsonObject { ["name"] = ns } }));
+                }
             }
             foreach (var n in config.Nodes)
             {
-                docs.Add(Doc(NodeObject(n)));
+                if (await client.GetAsync(Kinds.Node, null, n.Name, ct).ConfigureAwait(false) is null)
+                {
+                    docs.Add(Doc(NodeObject(n)));
+                }
             }
             var (_, errors) = await admission.ApplyAsync(docs, ct).ConfigureAwait(false);
             if (errors.Count > 0)

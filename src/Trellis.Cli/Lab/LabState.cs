@@ -19,6 +19,7 @@ public sealed record LabState
     public required string OutsideIp { get; init; }
     public required string Underlay { get; init; }
     public required string ServiceCidr { get; init; }
+    public string ClusterCidr { get; init; } = "10.244.0.0/16";
     public required string DnsIp { get; init; }
     public required string Domain { get; init; }
     public required int PodMtu { get; init; }

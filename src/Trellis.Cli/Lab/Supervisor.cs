@@ -30,6 +30,10 @@ public sealed class Supervisor
             // and every thread the runtime starts lives in that netns.
             _slots.Add(new Slot("kubelet", n.Name,
                 ["nsenter", "--net=" + LabNetwork.NetnsPath(n.Netns), "--", _trellis, "lab", "kubelet", "--name", lab.Name, "--node", n.Name]));
+            // The node agent: cross-node routes and the node's nftables table. A short resync: the lab is where drift is made on purpose.
+            _slots.Add(new Slot("trellisd", n.Name,
+                ["nsenter", "--net=" + LabNetwork.NetnsPath(n.Netns), "--", Path.Combine(binDir, "trellisd"), "--store", lab.Store, "--node", n.Name,
+                 "--underlay", "eth0", "--backend", lab.Backend, "--cluster-cidr", lab.ClusterCidr, "--resync", "2s"]));
         }
     }
 
