@@ -23,6 +23,20 @@ public sealed record AgentOptions
     public bool DirectRouting { get; init; }
     public required IPNetwork ClusterCidr { get; init; }
     public TimeSpan Resync { get; init; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>Lease the node's pod CIDR from the cluster CIDR in subnets of this length (flannel's SubnetLen); null: use spec.podCIDR as given.</summary>
+    public int? LeaseSubnetLength { get; init; }
+
+    /// <summary>The subnet to ask for first when the node has none yet (e.g. the one it had before a reinstall).</summary>
+    public IPNetwork? PreferSubnet { get; init; }
+
+    public TimeSpan LeaseTtl { get; init; } = Core.Leases.LeaseTiming.DefaultTtl;
+
+    /// <summary>Where to write the node's CNI conflist once the subnet is known, and the template for it.</summary>
+    public string? CniConfFile { get; init; }
+
+    /// <summary>A conflist with {{SUBNET}}, {{GATEWAY}} and {{MTU}} placeholders.</summary>
+    public string? CniTemplate { get; init; }
 }
 
 /// <summary>
@@ -49,10 +63,15 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         var vtep = MacAddress.ForNode(options.Node);
         await AnnotateSelfAsync(vtep, ct).ConfigureAwait(false);
         string? lastReport = null;
+        DateTimeOffset renewAt = DateTimeOffset.MinValue;
         while (!ct.IsCancellationRequested)
         {
             try
             {
+                if (options.LeaseSubnetLength is int length && TimeProvider.System.GetUtcNow() >= renewAt)
+                {
+                    renewAt = await LeaseAsync(nl, length, vtep, ct).ConfigureAwait(false);
+                }
                 var list = await store.ListAsync(Kinds.Node.StorePrefix(), ct).ConfigureAwait(false);
                 var nodes = list.Items.Select(i => new NodeView((JsonObject)JsonNode.Parse(i.Value)!)).ToList();
                 lastReport = Sync(nl, routing, firewall, vtep, nodes, lastReport);
@@ -125,6 +144,116 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
             return report;
         }
         return Report(report, lastReport);
+    }
+
+    /// <summary>
+    /// Acquires or renews the node's subnet lease, records it as the Node's spec.podCIDR, writes the
+    /// CNI conflist for it and reports NetworkUnavailable=False; when no subnet can be had, says why in
+    /// the Node's status (NetworkUnavailable=True) and retries later instead of crash-looping.
+    /// Returns when to renew.
+    /// </summary>
+    private async Task<DateTimeOffset> LeaseAsync(RtNetlink nl, int length, MacAddress vtep, CancellationToken ct)
+    {
+        var now = TimeProvider.System.GetUtcNow();
+        var underlay = nl.LinkGetByName(options.Underlay);
+        var addrs = underlay is null ? [] : nl.AddrList(underlay.Index, AddressFamily.InterNetwork);
+        if (addrs.Count == 0)
+        {
+            Log($"lease: {options.Underlay} has no IPv4 address yet");
+            return now + TimeSpan.FromSeconds(1);
+        }
+        var nodeItem = await store.GetAsync(Kinds.Node.StoreKey(null, options.Node), ct).ConfigureAwait(false);
+        var current = nodeItem is null ? null : new NodeView((JsonObject)JsonNode.Parse(nodeItem.Value)!);
+        IPNetwork? previous = current is { PodCIDRs.Count: > 0 } && IPNetwork.TryParse(current.PodCIDRs[0], out var had) ? had : options.PreferSubnet;
+        var leaser = new SubnetLeaser(store, options.ClusterCidr, length, TimeProvider.System) { Ttl = options.LeaseTtl };
+        var outcome = await leaser.AcquireAsync(options.Node, addrs[0].Cidr.Address, vtep, previous, ct).ConfigureAwait(false);
+        if (!outcome.Held)
+        {
+            Log($"lease: {outcome.Message}");
+            await SetNetworkConditionAsync(unavailable: true, "NoSubnetLease", outcome.Message, null, ct).ConfigureAwait(false);
+            return now + TimeSpan.FromSeconds(10);
+        }
+        var lease = outcome.Lease!;
+        if (options.CniConfFile is { } file && options.CniTemplate is { } template)
+        {
+            var gateway = IPAddressMath.Add(lease.Subnet.BaseAddress, 1);
+            int mtu = (underlay?.Mtu ?? 1500) - (options.Backend == RoutingBackend.Vxlan ? 50 : 0);
+            string conf = template.Replace("{{SUBNET}}", lease.Subnet.ToString(), StringComparison.Ordinal)
+                .Replace("{{GATEWAY}}", gateway.ToString(), StringComparison.Ordinal)
+                .Replace("{{MTU}}", mtu.ToString(CultureInfo.InvariantCulture), StringComparison.Ordinal);
+            if (!File.Exists(file) || File.ReadAllText(file) != conf)
+            {
+                Directory.CreateDirectory(Path.GetDirectoryName(file)!);
+                File.WriteAllText(file + ".tmp", conf);
+                File.Move(file + ".tmp", file, overwrite: true); // runtimes read it whole or not at all
+                Log($"wrote {file} for {lease.Subnet}");
+            }
+        }
+        await SetNetworkConditionAsync(unavailable: false, "TrellisIsUp", $"lease {lease.Subnet} until {lease.Expires:u}", lease.Subnet, ct).ConfigureAwait(false);
+        if (outcome.Reason != Core.Leases.SubnetChoiceReason.OwnLease)
+        {
+            Log($"lease: {lease.Subnet} ({outcome.Reason})");
+        }
+        return Core.Leases.LeaseTiming.RenewAt(lease, options.LeaseTtl, now);
+    }
+
+    /// <summary>The NetworkUnavailable condition (as flannel/Calico set it) and, once known, spec.podCIDR(s).</summary>
+    private async Task SetNetworkConditionAsync(bool unavailable, string reason, string message, IPNetwork? podCidr, CancellationToken ct)
+    {
+        string key = Kinds.Node.StoreKey(null, options.Node);
+        for (int attempt = 0; attempt < 20; attempt++)
+        {
+            var item = await store.GetAsync(key, ct).ConfigureAwait(false);
+            if (item is null)
+            {
+                return;
+            }
+            var json = (JsonObject)JsonNode.Parse(item.Value)!;
+            var spec = json["spec"] as JsonObject ?? [];
+            json["spec"] = spec;
+            bool changed = false;
+            if (podCidr is { } cidr && spec["podCIDR"] is null)
+            {
+                spec["podCIDR"] = cidr.ToString();
+                spec["podCIDRs"] = new JsonArray(cidr.ToString());
+                changed = true;
+            }
+            var status = json["status"] as JsonObject ?? [];
+            json["status"] = status;
+            var conditions = status["conditions"] as JsonArray ?? [];
+            status["conditions"] = conditions;
+            var existing = conditions.FirstOrDefault(c => c?["type"]?.ToString() == "NetworkUnavailable");
+            string wanted = unavailable ? "True" : "False";
+            if (existing?["status"]?.ToString() != wanted || existing?["reason"]?.ToString() != reason)
+            {
+                if (existing is not null)
+                {
+                    conditions.Remove(existing);
+                }
+                conditions.Add((JsonNode)new JsonObject
+                {
+                    ["type"] = "NetworkUnavailable",
+                    ["status"] = wanted,
+                    ["reason"] = reason,
+                    ["message"] = message,
+                    ["lastTransitionTime"] = Timestamps.Format(TimeProvider.System.GetUtcNow()),
+                });
+                changed = true;
+            }
+            if (!changed)
+            {
+                return;
+            }
+            try
+            {
+                await store.UpdateAsync(key, System.Text.Encoding.UTF8.GetBytes(json.ToJsonString()), item.ModRevision, 0, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (StoreConflictException)
+            {
+                // the kubelet wrote meanwhile: read again
+            }
+        }
     }
 
     /// <summary>Publishes the VTEP MAC (as flannel does with its backend-data annotation) and the backend.</summary>

@@ -12,10 +12,13 @@ internal static class Program
     private const string Usage = """
         usage: trellisd --store URL --node NAME --cluster-cidr CIDR [--underlay eth0] [--backend vxlan|host-gw]
                         [--direct-routing] [--resync 10s]
+                        [--lease-subnet-length 24 [--prefer-subnet CIDR] [--cni-conf FILE --cni-template FILE]]
 
         The Trellis node agent: keeps the node's cross-node routes (VXLAN device, routes, neighbours, FDB)
         and its nftables table (inet trellis-node: masquerade to the outside, VXLAN only from nodes) in line
-        with the cluster's Node objects. Runs in the node's network namespace.
+        with the cluster's Node objects. With --lease-subnet-length it leases the node's pod CIDR from the
+        cluster CIDR (flannel's protocol), records it as spec.podCIDR and writes the CNI config for it.
+        Runs in the node's network namespace.
         """;
 
     private static async Task<int> Main(string[] args)
@@ -69,8 +72,39 @@ internal static class Program
             }
             resync = TimeSpan.FromSeconds(secs);
         }
+        int? leaseLength = null;
+        if (flags.TryGetValue("--lease-subnet-length", out var ll))
+        {
+            if (!int.TryParse(ll, NumberStyles.None, CultureInfo.InvariantCulture, out int len) || len <= cluster.PrefixLength || len > 30)
+            {
+                return UsageError($"--lease-subnet-length: '{ll}' must be longer than the cluster CIDR's prefix and at most 30");
+            }
+            leaseLength = len;
+        }
+        IPNetwork? prefer = null;
+        if (flags.TryGetValue("--prefer-subnet", out var ps))
+        {
+            if (!IPNetwork.TryParse(ps, out var p))
+            {
+                return UsageError($"--prefer-subnet: '{ps}' is not a network in CIDR notation");
+            }
+            prefer = p;
+        }
+        string? template = null;
+        if (flags.TryGetValue("--cni-template", out var tf))
+        {
+            if (!File.Exists(tf))
+            {
+                return UsageError($"--cni-template: {tf} does not exist");
+            }
+            template = File.ReadAllText(tf);
+        }
         var options = new AgentOptions
         {
+            LeaseSubnetLength = leaseLength,
+            PreferSubnet = prefer,
+            CniConfFile = flags.GetValueOrDefault("--cni-conf"),
+            CniTemplate = template,
             Node = node,
             Underlay = flags.GetValueOrDefault("--underlay", "eth0"),
             Backend = backend.Value,

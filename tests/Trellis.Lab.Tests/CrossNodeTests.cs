@@ -81,6 +81,11 @@ public sealed class CrossNodeTests
         // An agent killed outright: its routes stay, traffic keeps flowing, the supervisor restarts it.
         int agent = JsonNode.Parse(File.ReadAllText($"/run/trellis/{lab.Name}/procs.json"))!["procs"]!.AsArray()
             .First(p => p!["role"]!.GetValue<string>() == "trellisd" && p["node"]!.GetValue<string>() == "node-1")!["pid"]!.GetValue<int>();
+        // Its lease outlives it: the restarted agent renews the same subnet and rewrites the same CNI config.
+        string conflist = $"/run/trellis/{lab.Name}/nodes/node-1/net.d/10-trellis.conflist";
+        string before = File.ReadAllText(conflist);
+        Assert.Contains("\"subnet\": \"10.244.1.0/24\"", before, StringComparison.Ordinal);
+        File.Delete(conflist);
         Sh.Must("kill", "-9", agent.ToString(System.Globalization.CultureInfo.InvariantCulture));
         var probe = JsonNode.Parse(lab.Must("probe", "-n", "x", "-o", "json"))!["results"]!.AsArray();
         Assert.All(probe, r => Assert.True(r!["connected"]!.GetValue<bool>(), $"{r!["from"]} -> {r["to"]} while trellisd was down"));
@@ -90,5 +95,12 @@ public sealed class CrossNodeTests
             Thread.Sleep(100);
         }
         lab.WaitRoutes();
+        deadline = DateTime.UtcNow.AddSeconds(10);
+        while (!File.Exists(conflist) && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+        }
+        Assert.Equal(before, File.ReadAllText(conflist));
+        Assert.Equal("10.244.1.0/24", JsonNode.Parse(lab.Must("get", "no", "node-1", "-o", "json"))!["spec"]!["podCIDR"]!.GetValue<string>());
     }
 }

@@ -30,6 +30,25 @@ public static class StoreLocator
             ?? throw new UsageException("no lab is running: start one with `trellis lab up`, or pass --store URL / set TRELLIS_STORE");
     }
 
+    /// <summary>
+    /// Opens the store <see cref="Resolve"/> finds. A URL from a lab's state opens as the lab's
+    /// (through its underlay when the lab runs its own etcd: the host netns cannot route there);
+    /// an explicit --store or $TRELLIS_STORE connects from here.
+    /// </summary>
+    public static Trellis.Store.IClusterStore Open(string? storeFlag, string? labFlag)
+    {
+        string url = Resolve(storeFlag, labFlag);
+        if (string.IsNullOrEmpty(storeFlag) && Environment.GetEnvironmentVariable("TRELLIS_STORE") is not { Length: > 0 })
+        {
+            string lab = labFlag is { Length: > 0 } ? labFlag : Environment.GetEnvironmentVariable("TRELLIS_LAB") is { Length: > 0 } e ? e : LabConfig.DefaultName;
+            if (LabState.Load(lab) is { } state && state.Store == url)
+            {
+                return LabEtcd.Open(state);
+            }
+        }
+        return Trellis.Store.ClusterStore.Open(url);
+    }
+
     /// <summary>The lab whose state applies (for commands that need namespaces, not just the store).</summary>
     public static LabState ResolveLab(string? labFlag)
     {

@@ -86,10 +86,34 @@ internal static class LabCommands
             }
             bool bare = pr.GetValue(nodes) is null && pr.GetValue(config) is null;
             cfg = cfg with { Demo = pr.GetValue(demo) || bare || cfg.Demo };
-            if (pr.GetValue(store) is { } s && s != "sqlite")
+            if (pr.GetValue(store) is { } s)
             {
-                // etcd arrives with the cross-node issue (DESIGN.md §4); refuse clearly instead of pretending.
-                throw new UsageException($"--store: '{s}' is not available yet: this version of the lab runs on sqlite");
+                cfg = cfg with { Store = s };
+            }
+            if (cfg.Store is not ("sqlite" or "etcd"))
+            {
+                // An existing cluster's URL, stored as given (checked here, so a typo fails before anything is built).
+                if (!cfg.Store.StartsWith("etcd://", StringComparison.OrdinalIgnoreCase) && !cfg.Store.StartsWith("etcd+unix://", StringComparison.OrdinalIgnoreCase)
+                    && !cfg.Store.StartsWith("sqlite://", StringComparison.OrdinalIgnoreCase))
+                {
+                    throw new UsageException($"--store: '{cfg.Store}' is not sqlite, etcd or a store URL (etcd://HOST:PORT,…, etcd+unix:///path, sqlite:///abs/path)");
+                }
+                try
+                {
+                    if (!cfg.Store.StartsWith("sqlite://", StringComparison.OrdinalIgnoreCase))
+                    {
+                        // Parses the URL; an etcd store sends nothing until its first call.
+                        await ClusterStore.Open(cfg.Store).DisposeAsync().ConfigureAwait(false);
+                    }
+                }
+                catch (ArgumentException e)
+                {
+                    throw new UsageException("--store: " + e.Message);
+                }
+            }
+            else if (cfg.Store == "etcd" && LabEtcd.Plan(cfg).Error is { } room)
+            {
+                throw new UsageException("lab config: " + room);
             }
             if (cfg.Validate() is { Count: > 0 } problems)
             {
@@ -117,7 +141,7 @@ internal static class LabCommands
             Console.Write(await StatusTableAsync(state, ct).ConfigureAwait(false));
             if (cfg.Demo)
             {
-                await using var st = ClusterStore.Open(state.Store);
+                await using var st = LabEtcd.Open(state);
                 // Routes between nodes appear as each trellisd publishes its VTEP and its peers react:
                 // give that a few seconds before showing the matrix as it is.
                 IReadOnlyList<ProbeResult> results = [];
@@ -141,7 +165,7 @@ internal static class LabCommands
 
     private static async Task DemoAsync(LabState state, Action<string> progress, CancellationToken ct)
     {
-        await using var store = ClusterStore.Open(state.Store);
+        await using var store = LabEtcd.Open(state);
         var client = new ObjectClient(store);
         var docs = Manifests.ParseDocuments(DemoManifest(state), "demo");
         var (_, errors) = await new Admission(client, TimeProvider.System).ApplyAsync(docs, ct).ConfigureAwait(false);
@@ -247,20 +271,25 @@ internal static class LabCommands
         return cmd;
     }
 
-    private static async Task<Dictionary<string, bool>> ReadyNodesAsync(LabState state, CancellationToken ct)
+    /// <summary>Per node: Ready (its kubelet is alive and says so) and the pod CIDR its trellisd leased ("-" until then).</summary>
+    private static async Task<Dictionary<string, (bool Ready, string PodCidr)>> NodeFactsAsync(LabState state, CancellationToken ct)
     {
-        await using var store = ClusterStore.Open(state.Store);
+        await using var store = LabEtcd.Open(state);
         var (nodes, _) = await new ObjectClient(store).ListAsync(Kinds.Node, null, ct).ConfigureAwait(false);
         var alive = LabProcs.Load(state.Name).Procs.Where(p => p.Role == "kubelet" && Procs.IsAlive(p)).Select(p => p.Node).ToHashSet();
-        return nodes.ToDictionary(n => new NodeView(n.Json).Name, n => LabLifecycle.NodeReady(n.Json) && alive.Contains(new NodeView(n.Json).Name));
+        return nodes.ToDictionary(n => new NodeView(n.Json).Name, n =>
+        {
+            var view = new NodeView(n.Json);
+            return (LabLifecycle.NodeReady(n.Json) && alive.Contains(view.Name), view.PodCIDRs.Count > 0 ? view.PodCIDRs[0] : "-");
+        });
     }
 
     private static async Task<string> StatusTableAsync(LabState state, CancellationToken ct)
     {
-        var ready = await ReadyNodesAsync(state, ct).ConfigureAwait(false);
+        var facts = await NodeFactsAsync(state, ct).ConfigureAwait(false);
         var sb = new StringBuilder();
         sb.Append(CultureInfo.InvariantCulture, $"lab {state.Name}   store {state.Store}   backend {state.Backend}   outside {state.OutsideIp} ({state.UnderlayNetns})\n");
-        var rows = state.Nodes.Select(n => new[] { n.Name, n.Ip, n.PodCidr, n.Netns, ready.GetValueOrDefault(n.Name) ? "True" : "False" }).ToList();
+        var rows = state.Nodes.Select(n => new[] { n.Name, n.Ip, facts.TryGetValue(n.Name, out var f) ? f.PodCidr : "-", n.Netns, facts.TryGetValue(n.Name, out var g) && g.Ready ? "True" : "False" }).ToList();
         string[] header = ["NODE", "IP", "POD-CIDR", "NETNS", "READY"];
         var widths = header.Select((h, i) => Math.Max(h.Length, rows.Count == 0 ? 0 : rows.Max(r => r[i].Length))).ToArray();
         foreach (var r in rows.Prepend(header))
@@ -272,7 +301,7 @@ internal static class LabCommands
 
     private static async Task<string> StatusJsonAsync(LabState state, CancellationToken ct)
     {
-        var ready = await ReadyNodesAsync(state, ct).ConfigureAwait(false);
+        var facts = await NodeFactsAsync(state, ct).ConfigureAwait(false);
         using var ms = new MemoryStream();
         using (var w = new Utf8JsonWriter(ms, new JsonWriterOptions { Indented = true }))
         {
@@ -290,9 +319,9 @@ internal static class LabCommands
                 w.WriteStartObject();
                 w.WriteString("name", n.Name);
                 w.WriteString("ip", n.Ip);
-                w.WriteString("podCIDR", n.PodCidr);
+                w.WriteString("podCIDR", facts.TryGetValue(n.Name, out var f) ? f.PodCidr : "-");
                 w.WriteString("netns", n.Netns);
-                w.WriteBoolean("ready", ready.GetValueOrDefault(n.Name));
+                w.WriteBoolean("ready", facts.TryGetValue(n.Name, out var r) && r.Ready);
                 w.WriteEndObject();
             }
             w.WriteEndArray();

@@ -17,7 +17,7 @@ internal static class ObjectCommands
     public static Option<string?> LabOption { get; } = new("--lab") { Description = "lab name (else $TRELLIS_LAB, else 'default')", Recursive = true };
 
     private static IClusterStore OpenStore(ParseResult pr) =>
-        ClusterStore.Open(StoreLocator.Resolve(pr.GetValue(StoreOption), pr.GetValue(LabOption)));
+        StoreLocator.Open(pr.GetValue(StoreOption), pr.GetValue(LabOption));
 
     public static Command Apply() => ManifestVerb("apply", "create or update objects from manifests (files, directories, - for stdin)",
         (admission, docs, ct) => admission.ApplyAsync(docs, ct));

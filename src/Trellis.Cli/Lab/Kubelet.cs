@@ -24,7 +24,14 @@ public sealed class Kubelet
     private readonly ObjectClient _client;
     private readonly string _trellis;
     private readonly CniInvoker _cni;
-    private readonly CniConfigList _conflist;
+    private CniConfigList? _conflistCache;
+
+    /// <summary>
+    /// The node's conflist, read when first needed: trellisd writes it once the node's subnet is
+    /// leased, and until then there is nothing to wire pods with (the kubelet reports the node not
+    /// Ready meanwhile, as a kubelet does while the CNI config is missing).
+    /// </summary>
+    private CniConfigList Conflist => _conflistCache ??= TryLoadConflist() ?? throw new IOException($"no CNI configuration in {_node.CniConfDir} yet");
     private static readonly string[] s_conditionTypes = ["PodScheduled", "Initialized", "ContainersReady", "Ready"];
     private readonly Dictionary<string, PodRecord> _pods = [];
     private readonly Dictionary<string, (DateTimeOffset NotBefore, TimeSpan Backoff)> _retry = [];
@@ -42,8 +49,7 @@ public sealed class Kubelet
         _log = log;
         _trellis = Path.Combine(binDir, "trellis");
         _cni = new CniInvoker([binDir, "/usr/lib/cni"], Path.Combine(PodRecord.Dir(lab.Name, node.Name), "cni-cache"));
-        string conf = Directory.EnumerateFiles(node.CniConfDir, "*.conflist").Order(StringComparer.Ordinal).First();
-        _conflist = CniConfigList.Load(conf);
+
     }
 
     public async Task RunAsync(CancellationToken ct)
@@ -59,6 +65,10 @@ public sealed class Kubelet
                 continue;
             }
             Log($"re-adopted {r.Namespace}/{r.Name} ({(r.Containers.All(Procs.IsAlive) ? "running" : "some containers gone")})");
+        }
+        while (TryLoadConflist() is null)
+        {
+            await Task.Delay(200, ct).ConfigureAwait(false);
         }
         await SetNodeReadyAsync(ct).ConfigureAwait(false);
         while (!ct.IsCancellationRequested)
@@ -169,7 +179,7 @@ public sealed class Kubelet
             WriteResolvConf(pod, netns);
             var rt = Attachment(pod, netns);
             var cniClock = System.Diagnostics.Stopwatch.StartNew();
-            var result = _cni.Add(_conflist, rt);
+            var result = _cni.Add(Conflist, rt);
             double cniMs = cniClock.Elapsed.TotalMilliseconds;
             string ip = result["ips"]![0]!["address"]!.GetValue<string>().Split('/')[0];
             var procs = pod.Containers.Select(c => StartContainer(pod, c, netns)).ToList();
@@ -190,6 +200,16 @@ public sealed class Kubelet
             return;
         }
         _retry.Remove(uid);
+    }
+
+    private CniConfigList? TryLoadConflist()
+    {
+        if (!Directory.Exists(_node.CniConfDir))
+        {
+            return null;
+        }
+        string? file = Directory.EnumerateFiles(_node.CniConfDir, "*.conflist").Order(StringComparer.Ordinal).FirstOrDefault();
+        return file is null ? null : CniConfigList.Load(file);
     }
 
     private static CniRuntimeConf Attachment(PodView pod, string netns)
@@ -297,7 +317,7 @@ public sealed class Kubelet
         }
         try
         {
-            _cni.Del(_conflist, new CniRuntimeConf(rec.Uid, LabNetwork.NetnsPath(rec.Netns), "eth0"));
+            _cni.Del(Conflist, new CniRuntimeConf(rec.Uid, LabNetwork.NetnsPath(rec.Netns), "eth0"));
         }
         catch (Exception e) when (e is CniClientException or IOException)
         {

@@ -22,6 +22,11 @@ public static class LabLifecycle
         var existing = LabState.Load(config.Name);
         progress($"underlay {LabNames.UnderlayNetns(config.Name)} (bridge ul0, {config.OutsideIp}/{config.Underlay.PrefixLength}) and {config.Nodes.Count} node namespaces");
         LabNetwork.Build(config);
+        var (storeUrl, members) = existing is not null ? (existing.Store, existing.EtcdMembers) : ChooseStore(config);
+        if (members.Count > 0)
+        {
+            LabNetwork.AddUnderlayAddresses(config, members.Select(m => System.Net.IPAddress.Parse(m.Ip)));
+        }
 
         Directory.CreateDirectory(StoreDir(config.Name));
         var nodes = new List<LabStateNode>();
@@ -29,19 +34,22 @@ public static class LabLifecycle
         {
             string confDir = $"{NodeDir(config.Name, n.Name)}/net.d";
             Directory.CreateDirectory(confDir);
-            File.WriteAllText($"{confDir}/10-trellis.conflist", Conflist(config, n));
+            // The conflist itself is trellisd's to write, once it holds the node's subnet lease.
+            File.WriteAllText(ConflistTemplatePath(config.Name, n.Name), ConflistTemplate(config, n));
             nodes.Add(new LabStateNode(n.Name, n.Ip.ToString(), n.PodCidr.ToString(), LabNames.NodeNetns(config.Name, n.Name), confDir));
         }
         var state = new LabState
         {
             Name = config.Name,
-            Store = existing?.Store ?? StoreUrl(config.Name),
+            Store = storeUrl,
+            EtcdMembers = members,
             Backend = config.Backend,
             UnderlayNetns = LabNames.UnderlayNetns(config.Name),
             OutsideIp = config.OutsideIp.ToString(),
             Underlay = config.Underlay.ToString(),
             ServiceCidr = config.ServiceCidr.ToString(),
             ClusterCidr = config.ClusterCidr.ToString(),
+            NodeSubnetLength = config.NodeSubnetLength,
             DnsIp = config.DnsIp.ToString(),
             Domain = config.Domain,
             PodMtu = config.PodMtu,
@@ -51,9 +59,16 @@ public static class LabLifecycle
         };
         state.Save();
 
-        await using (var store = ClusterStore.Open(state.Store))
+        if (members.Count > 0)
         {
-            var client = new ObjectClient(store);
+            StartEtcd(state, progress);
+            await LabEtcd.WaitReadyAsync(state, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false);
+            progress($"etcd: {members.Count} members answer at {state.Store}");
+        }
+
+        await using (var labStore = LabEtcd.Open(state))
+        {
+            var client = new ObjectClient(labStore);
             progress($"cluster store {state.Store}: namespaces and Node objects");
             var admission = new Admission(client, TimeProvider.System);
             var docs = new List<ManifestDocument>();
@@ -86,7 +101,7 @@ public static class LabLifecycle
                 $"{LabNames.LogDir(config.Name)}/supervisor.log");
             state = state with { Supervisor = sup };
             state.Save();
-            progress($"supervisor started (pid {sup.Pid}): controller and {config.Nodes.Count} kubelets");
+            progress($"supervisor started (pid {sup.Pid}): {(members.Count > 0 ? "etcd, " : "")}controller and {config.Nodes.Count} kubelets");
         }
         else
         {
@@ -95,9 +110,54 @@ public static class LabLifecycle
         return state;
     }
 
+    /// <summary>`sqlite` (the default), `etcd` (the lab's own 3 members on the underlay) or a store URL taken as given.</summary>
+    private static (string Url, IReadOnlyList<LabEtcdMember> Members) ChooseStore(LabConfig config)
+    {
+        switch (config.Store)
+        {
+            case "sqlite":
+                return (StoreUrl(config.Name), []);
+            case "etcd":
+                var (members, error) = LabEtcd.Plan(config);
+                if (error is not null)
+                {
+                    throw new IOException(error);
+                }
+                return (LabEtcd.Url(members), members);
+            default:
+                return (config.Store, []);
+        }
+    }
+
+    /// <summary>
+    /// Starts the members the supervisor is not running yet (it adopts them from procs.json when it
+    /// starts), so the store answers before the lab's objects are written and its daemons start.
+    /// </summary>
+    private static void StartEtcd(LabState state, Action<string> progress)
+    {
+        if (state.Supervisor is not null && Procs.IsAlive(state.Supervisor))
+        {
+            return;
+        }
+        var procs = LabProcs.Load(state.Name).Procs.Where(Procs.IsAlive).ToList();
+        foreach (var m in state.EtcdMembers)
+        {
+            string node = LabEtcd.SlotNode(m);
+            if (procs.Any(p => p.Role == "etcd" && p.Node == node))
+            {
+                continue;
+            }
+            Directory.CreateDirectory(m.DataDir);
+            var p = Procs.SpawnDetached("etcd", LabEtcd.Argv(state, m), $"{LabNames.LogDir(state.Name)}/etcd-{node}.log", node);
+            procs.Add(p);
+            new LabProcs(procs).Save(state.Name);
+            progress($"etcd member {m.Name} on {m.Ip} started (pid {p.Pid})");
+        }
+    }
+
     public static async Task WaitNodesReadyAsync(LabState state, TimeSpan timeout, CancellationToken ct)
     {
-        await using var store = ClusterStore.Open(state.Store);
+        await using var store = LabEtcd.Open(state);
         var client = new ObjectClient(store);
         var deadline = DateTime.UtcNow + timeout;
         while (true)
@@ -189,11 +249,7 @@ public static class LabLifecycle
             ["name"] = n.Name,
             ["labels"] = new JsonObject { ["kubernetes.io/hostname"] = n.Name, ["kubernetes.io/os"] = "linux" },
         },
-        ["spec"] = new JsonObject
-        {
-            ["podCIDR"] = n.PodCidr.ToString(),
-            ["podCIDRs"] = new JsonArray(n.PodCidr.ToString()),
-        },
+        // No spec.podCIDR: trellisd leases one (preferring the lab's planned subnet) and records it.
         ["status"] = new JsonObject
         {
             ["addresses"] = new JsonArray(
@@ -202,8 +258,13 @@ public static class LabLifecycle
         },
     };
 
-    /// <summary>The node's CNI configuration (DESIGN.md §1's keys). A static range per node until trellisd leases them.</summary>
-    public static string Conflist(LabConfig config, LabNode n) => $$$"""
+    public static string ConflistTemplatePath(string lab, string node) => $"{NodeDir(lab, node)}/conflist.template";
+
+    /// <summary>
+    /// The node's CNI configuration (DESIGN.md §1's keys) with the subnet, gateway and MTU left as
+    /// placeholders that trellisd fills from its lease.
+    /// </summary>
+    public static string ConflistTemplate(LabConfig config, LabNode n) => $$$"""
         {
           "cniVersion": "{{{(config.CniPlugin == "reference" ? "1.0.0" : "1.1.0")}}}",
           "cniVersions": [{{{(config.CniPlugin == "reference" ? "\"1.0.0\"" : "\"1.0.0\", \"1.1.0\"")}}}],
@@ -213,11 +274,11 @@ public static class LabLifecycle
               "type": "{{{(config.CniPlugin == "reference" ? "bridge" : "trellis-cni")}}}",
               "bridge": "trellis0",
               "isGateway": true,
-              "mtu": {{{config.PodMtu.ToString(CultureInfo.InvariantCulture)}}},
+              "mtu": {{MTU}},
               "hairpinMode": true,
               "ipam": {
                 "type": "host-local",
-                "ranges": [[{"subnet": "{{{n.PodCidr}}}", "gateway": "{{{LabConfig.Gateway(n.PodCidr)}}}"}]],
+                "ranges": [[{"subnet": "{{SUBNET}}", "gateway": "{{GATEWAY}}"}]],
                 "routes": [{"dst": "0.0.0.0/0"}],
                 "dataDir": "{{{StoreDir(config.Name)}}}/ipam/{{{n.Name}}}"
               }

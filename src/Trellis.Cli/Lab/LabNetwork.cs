@@ -50,6 +50,18 @@ public static class LabNetwork
         }
     }
 
+    /// <summary>Adds extra addresses (the lab's etcd members) to bridge ul0 in the underlay netns; idempotent.</summary>
+    public static void AddUnderlayAddresses(LabConfig config, IEnumerable<IPAddress> addresses)
+    {
+        using var ulNs = NetNs.Open(NetnsPath(LabNames.UnderlayNetns(config.Name)));
+        using var ulNl = RtNetlink.OpenIn(ulNs);
+        var br = ulNl.LinkGetByName(UnderlayBridge) ?? throw new IOException($"{LabNames.UnderlayNetns(config.Name)}: bridge {UnderlayBridge} is missing");
+        foreach (var a in addresses)
+        {
+            AddrEnsure(ulNl, br.Index, new IPCidr(a, config.Underlay.PrefixLength));
+        }
+    }
+
     /// <summary>Deletes every namespace of the lab (its veths and bridges go with them).</summary>
     public static void Destroy(string lab, IEnumerable<string> knownNetns)
     {

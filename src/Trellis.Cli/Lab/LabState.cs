@@ -20,11 +20,14 @@ public sealed record LabState
     public required string Underlay { get; init; }
     public required string ServiceCidr { get; init; }
     public string ClusterCidr { get; init; } = "10.244.0.0/16";
+    public int NodeSubnetLength { get; init; } = 24;
     public required string DnsIp { get; init; }
     public required string Domain { get; init; }
     public required int PodMtu { get; init; }
     public required IReadOnlyList<LabStateNode> Nodes { get; init; }
     public IReadOnlyList<string> Files { get; init; } = [];
+    /// <summary>The lab's own etcd members (`lab up --store etcd`); empty for sqlite or an external etcd URL.</summary>
+    public IReadOnlyList<LabEtcdMember> EtcdMembers { get; init; } = [];
     public ProcRecord? Supervisor { get; init; }
     public DateTimeOffset CreatedAt { get; init; }
 

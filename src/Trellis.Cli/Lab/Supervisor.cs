@@ -5,8 +5,8 @@ using Trellis.Core.Lab;
 namespace Trellis.Cli.Lab;
 
 /// <summary>
-/// One per lab: starts the lab's daemons (the controller in the host's netns, which only talks
-/// to the store; a kubelet inside each node's netns) detached with their own log files, and
+/// One per lab: starts the lab's daemons (the lab's etcd members, when it has them, and the
+/// controller inside the underlay netns; a kubelet and trellisd inside each node's netns) detached with their own log files, and
 /// restarts any that exits with exponential backoff (1 s doubling to 30 s, reset after a minute
 /// of good health), as systemd would on a real node. The running set is written to procs.json.
 /// </summary>
@@ -23,7 +23,14 @@ public sealed class Supervisor
         _lab = lab;
         _trellis = Path.Combine(binDir, "trellis");
         _log = log;
-        _slots.Add(new Slot("controller", null, [_trellis, "lab", "controller", "--name", lab.Name]));
+        foreach (var m in lab.EtcdMembers)
+        {
+            // Restarted on the same data dir: the member rejoins with its raft log.
+            _slots.Add(new Slot("etcd", LabEtcd.SlotNode(m), LabEtcd.Argv(lab, m)));
+        }
+        // In the underlay, where the lab's etcd members are (it only talks to the store).
+        _slots.Add(new Slot("controller", null,
+            ["nsenter", "--net=" + LabNetwork.NetnsPath(lab.UnderlayNetns), "--", _trellis, "lab", "controller", "--name", lab.Name]));
         foreach (var n in lab.Nodes)
         {
             // nsenter execs the kubelet after joining the node's netns, so the recorded PID is the kubelet's
@@ -33,7 +40,9 @@ public sealed class Supervisor
             // The node agent: cross-node routes and the node's nftables table. A short resync: the lab is where drift is made on purpose.
             _slots.Add(new Slot("trellisd", n.Name,
                 ["nsenter", "--net=" + LabNetwork.NetnsPath(n.Netns), "--", Path.Combine(binDir, "trellisd"), "--store", lab.Store, "--node", n.Name,
-                 "--underlay", "eth0", "--backend", lab.Backend, "--cluster-cidr", lab.ClusterCidr, "--resync", "2s"]));
+                 "--underlay", "eth0", "--backend", lab.Backend, "--cluster-cidr", lab.ClusterCidr, "--resync", "2s",
+                 "--lease-subnet-length", lab.NodeSubnetLength.ToString(System.Globalization.CultureInfo.InvariantCulture), "--prefer-subnet", n.PodCidr,
+                 "--cni-conf", Path.Combine(n.CniConfDir, "10-trellis.conflist"), "--cni-template", LabLifecycle.ConflistTemplatePath(lab.Name, n.Name)]));
         }
     }
 
