@@ -8,8 +8,9 @@
 #   etcd-server, etcd-client         the etcd cluster store backend: tests start real members; etcdctl to inspect one
 #   util-linux, procps               unshare/nsenter, ps
 #   time                             GNU time: peak RSS of plugin processes in bench/
+#   iputils-ping, iperf3             ICMP across nodes in the lab tests; throughput in bench/
 set -euo pipefail
-packages=(time iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps)
+packages=(time iputils-ping iperf3 iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -32,6 +32,7 @@ public sealed class CrossNodeTests
         lab.WaitReady("x", 2);
         lab.WaitRoutes();
         lab.WaitRoutes(protocol: "udp");
+        Ping(lab, "x/p1", "p2");
         string routes = Sh.Must("ip", "-n", $"trl-{lab.Name}-node-1", "route", "show", "proto", "201");
         Assert.Contains("10.244.2.0/24 via 172.30.0.12 dev eth0", routes, StringComparison.Ordinal);
         Assert.DoesNotContain("trellis.1", Sh.Must("ip", "-n", $"trl-{lab.Name}-node-1", "link"), StringComparison.Ordinal);
@@ -46,6 +47,8 @@ public sealed class CrossNodeTests
         var pods = lab.WaitReady("x", 2);
         lab.WaitRoutes();
         string node1 = $"trl-{lab.Name}-node-1";
+        Ping(lab, "x/p1", "p2");
+        Ping(lab, "x/p2", "p1");
         Assert.Contains("10.244.2.0/24 via 10.244.2.0 dev trellis.1 proto 201 onlink", Sh.Must("ip", "-n", node1, "route"), StringComparison.Ordinal);
 
         string p1Ip = pods.First(p => p!["metadata"]!["name"]!.GetValue<string>() == "p1")!["status"]!["podIP"]!.GetValue<string>();
@@ -86,9 +89,20 @@ public sealed class CrossNodeTests
         string before = File.ReadAllText(conflist);
         Assert.Contains("\"subnet\": \"10.244.1.0/24\"", before, StringComparison.Ordinal);
         File.Delete(conflist);
+        // Continuous cross-node traffic (fresh TCP connections back to back) across the kill and the restart.
+        var psi = new System.Diagnostics.ProcessStartInfo(LabDriver.Trellis, ["exec", "x/p1", "--", "sh", "-c",
+            $"ok=0; fail=0; end=$(( $(date +%s) + 4 )); while [ $(date +%s) -lt $end ]; do if {LabDriver.Trellis} connect {p2Ip}:80 --timeout 1s >/dev/null 2>&1; then ok=$((ok+1)); else fail=$((fail+1)); fi; done; echo $ok $fail"])
+        {
+            RedirectStandardOutput = true,
+        };
+        psi.Environment["TRELLIS_LAB"] = lab.Name;
+        using var traffic = System.Diagnostics.Process.Start(psi)!;
+        Thread.Sleep(1000);
         Sh.Must("kill", "-9", agent.ToString(System.Globalization.CultureInfo.InvariantCulture));
-        var probe = JsonNode.Parse(lab.Must("probe", "-n", "x", "-o", "json"))!["results"]!.AsArray();
-        Assert.All(probe, r => Assert.True(r!["connected"]!.GetValue<bool>(), $"{r!["from"]} -> {r["to"]} while trellisd was down"));
+        var counts = traffic.StandardOutput.ReadToEnd().Trim().Split(' ').Select(int.Parse).ToArray();
+        traffic.WaitForExit();
+        Assert.True(counts[0] > 50, $"only {counts[0]} connections in 4 s: the loop did not run");
+        Assert.Equal(0, counts[1]); // connections lost while trellisd was killed and restarted
         deadline = DateTime.UtcNow.AddSeconds(15);
         while (File.ReadAllText($"/var/log/trellis/{lab.Name}/trellisd-node-1.log").Split("published VTEP").Length < 2 && DateTime.UtcNow < deadline)
         {
@@ -102,5 +116,13 @@ public sealed class CrossNodeTests
         }
         Assert.Equal(before, File.ReadAllText(conflist));
         Assert.Equal("10.244.1.0/24", JsonNode.Parse(lab.Must("get", "no", "node-1", "-o", "json"))!["spec"]!["podCIDR"]!.GetValue<string>());
+    }
+
+    /// <summary>ICMP across nodes: one echo from a pod to another pod's address.</summary>
+    private static void Ping(LabDriver lab, string from, string toPod)
+    {
+        string ip = JsonNode.Parse(lab.Must("get", "po", toPod, "-n", "x", "-o", "json"))!["status"]!["podIP"]!.GetValue<string>();
+        var (exit, o, e) = lab.Run("exec", from, "--", "ping", "-c", "1", "-W", "2", ip);
+        Assert.True(exit == 0, $"ping {from} -> {ip}: {o}{e}");
     }
 }

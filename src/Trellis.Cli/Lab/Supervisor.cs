@@ -31,7 +31,14 @@ public sealed class Supervisor
         // In the underlay, where the lab's etcd members are (it only talks to the store).
         _slots.Add(new Slot("controller", null,
             ["nsenter", "--net=" + LabNetwork.NetnsPath(lab.UnderlayNetns), "--", _trellis, "lab", "controller", "--name", lab.Name]));
-        foreach (var n in lab.Nodes)
+        AddNodeSlots(lab);
+    }
+
+    /// <summary>A kubelet and a trellisd for each node that has none yet (all of them at start; a node added by a later `lab up` then).</summary>
+    private void AddNodeSlots(LabState lab)
+    {
+        string binDir = Path.GetDirectoryName(_trellis)!;
+        foreach (var n in lab.Nodes.Where(n => !_slots.Any(s => s.Node == n.Name && s.Role == "kubelet")))
         {
             // nsenter execs the kubelet after joining the node's netns, so the recorded PID is the kubelet's
             // and every thread the runtime starts lives in that netns.
@@ -60,9 +67,19 @@ public sealed class Supervisor
                 slot.StartedAt = DateTimeOffset.UtcNow;
             }
         }
+        var stateCheckedAt = DateTimeOffset.UtcNow;
         while (!stop.IsCancellationRequested)
         {
             bool changed = false;
+            if (DateTimeOffset.UtcNow - stateCheckedAt > TimeSpan.FromSeconds(1))
+            {
+                // `lab up --nodes N+1` on a running lab adds nodes to the state: give them daemons.
+                stateCheckedAt = DateTimeOffset.UtcNow;
+                if (LabState.Load(_lab.Name) is { } current)
+                {
+                    AddNodeSlots(current);
+                }
+            }
             foreach (var s in _slots)
             {
                 if (s.Current is { } cur && Procs.IsAlive(cur))
