@@ -106,6 +106,7 @@ public static class LabLifecycle
         else
         {
             progress($"supervisor already running (pid {state.Supervisor.Pid})");
+            Procs.Signal(state.Supervisor, 1 /* SIGHUP: reload the state, e.g. new nodes */);
         }
         return state;
     }

@@ -69,6 +69,15 @@ public static partial class Procs
         }
     }
 
+    /// <summary>Sends a signal, only if the PID is still the recorded process.</summary>
+    public static void Signal(ProcRecord p, int signal)
+    {
+        if (IsAlive(p))
+        {
+            Native.Kill(p.Pid, signal);
+        }
+    }
+
     /// <summary>Reaps any exited children without blocking (the supervisor's zombies).</summary>
     public static int? TryReap(int pid) => Native.WaitNoHang(pid);
 

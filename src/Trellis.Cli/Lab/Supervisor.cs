@@ -17,6 +17,7 @@ public sealed class Supervisor
     private readonly string _trellis;
     private readonly TextWriter _log;
     private readonly List<Slot> _slots = [];
+    private volatile bool _reload;
 
     public Supervisor(LabState lab, string binDir, TextWriter log)
     {
@@ -58,6 +59,8 @@ public sealed class Supervisor
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });
         using var intr = PosixSignalRegistration.Create(PosixSignal.SIGINT, c => { c.Cancel = true; stop.Cancel(); });
+        // `lab up` sends SIGHUP after adding nodes: reload the state now rather than at the next poll.
+        using var hup = PosixSignalRegistration.Create(PosixSignal.SIGHUP, c => { c.Cancel = true; _reload = true; });
         // Daemons of a previous supervisor (killed, not stopped) are adopted, not duplicated.
         foreach (var old in LabProcs.Load(_lab.Name).Procs)
         {
@@ -71,8 +74,9 @@ public sealed class Supervisor
         while (!stop.IsCancellationRequested)
         {
             bool changed = false;
-            if (DateTimeOffset.UtcNow - stateCheckedAt > TimeSpan.FromSeconds(1))
+            if (_reload || DateTimeOffset.UtcNow - stateCheckedAt > TimeSpan.FromSeconds(1))
             {
+                _reload = false;
                 // `lab up --nodes N+1` on a running lab adds nodes to the state: give them daemons.
                 stateCheckedAt = DateTimeOffset.UtcNow;
                 if (LabState.Load(_lab.Name) is { } current)
@@ -113,7 +117,7 @@ public sealed class Supervisor
             }
             try
             {
-                await Task.Delay(200, stop.Token).ConfigureAwait(false);
+                await Task.Delay(_reload ? 0 : 100, stop.Token).ConfigureAwait(false);
             }
             catch (OperationCanceledException)
             {
