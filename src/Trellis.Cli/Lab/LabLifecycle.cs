@@ -50,6 +50,7 @@ public static class LabLifecycle
             ServiceCidr = config.ServiceCidr.ToString(),
             ClusterCidr = config.ClusterCidr.ToString(),
             NodeSubnetLength = config.NodeSubnetLength,
+            DirectRouting = config.DirectRouting,
             DnsIp = config.DnsIp.ToString(),
             Domain = config.Domain,
             PodMtu = config.PodMtu,

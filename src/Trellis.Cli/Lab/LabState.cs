@@ -21,6 +21,7 @@ public sealed record LabState
     public required string ServiceCidr { get; init; }
     public string ClusterCidr { get; init; } = "10.244.0.0/16";
     public int NodeSubnetLength { get; init; } = 24;
+    public bool DirectRouting { get; init; }
     public required string DnsIp { get; init; }
     public required string Domain { get; init; }
     public required int PodMtu { get; init; }

@@ -18,6 +18,7 @@ public sealed class Supervisor
     private readonly TextWriter _log;
     private readonly List<Slot> _slots = [];
     private volatile bool _reload;
+    private static readonly string[] s_directRouting = ["--direct-routing"];
 
     public Supervisor(LabState lab, string binDir, TextWriter log)
     {
@@ -50,7 +51,8 @@ public sealed class Supervisor
                 ["nsenter", "--net=" + LabNetwork.NetnsPath(n.Netns), "--", Path.Combine(binDir, "trellisd"), "--store", lab.Store, "--node", n.Name,
                  "--underlay", "eth0", "--backend", lab.Backend, "--cluster-cidr", lab.ClusterCidr, "--resync", "2s",
                  "--lease-subnet-length", lab.NodeSubnetLength.ToString(System.Globalization.CultureInfo.InvariantCulture), "--prefer-subnet", n.PodCidr,
-                 "--cni-conf", Path.Combine(n.CniConfDir, "10-trellis.conflist"), "--cni-template", LabLifecycle.ConflistTemplatePath(lab.Name, n.Name)]));
+                 "--cni-conf", Path.Combine(n.CniConfDir, "10-trellis.conflist"), "--cni-template", LabLifecycle.ConflistTemplatePath(lab.Name, n.Name),
+                 .. (lab.DirectRouting ? s_directRouting : [])]));
         }
     }
 

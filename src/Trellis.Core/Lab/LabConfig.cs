@@ -21,6 +21,9 @@ public sealed record LabConfig
 
     public string Backend { get; init; } = "vxlan";
 
+    /// <summary>flannel's vxlan DirectRouting: host-gw routes to nodes on the same L2 subnet, VXLAN to the rest.</summary>
+    public bool DirectRouting { get; init; }
+
     public string Store { get; init; } = "sqlite";
 
     public bool Demo { get; init; }

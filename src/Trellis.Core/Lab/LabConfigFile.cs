@@ -14,6 +14,7 @@ namespace Trellis.Core.Lab;
 /// name: mylab
 /// nodes: 3                       # or a list: [{name: a, ip: 172.30.0.21, podCIDR: 10.244.7.0/24}, …]
 /// backend: vxlan                 # vxlan | host-gw | bgp
+/// directRouting: false           # vxlan only: host-gw routes to nodes on the same L2 subnet
 /// underlay: 172.30.0.0/24
 /// outsideIP: 172.30.0.1
 /// clusterCIDR: 10.244.0.0/16
@@ -37,7 +38,7 @@ public static class LabConfigFile
     private static readonly HashSet<string> s_known =
     [
         "apiVersion", "kind", "name", "nodes", "backend", "underlay", "outsideIP", "clusterCIDR", "nodeSubnetLength",
-        "serviceCIDR", "dnsIP", "domain", "nodePortRange", "vni", "vxlanPort", "underlayMTU", "proxy", "demo",
+        "serviceCIDR", "dnsIP", "domain", "nodePortRange", "vni", "vxlanPort", "underlayMTU", "proxy", "demo", "directRouting",
     ];
 
     public static (LabConfig Config, IReadOnlyList<string> Errors) Parse(string yaml, string source, LabConfig defaults)
@@ -86,6 +87,10 @@ public static class LabConfigFile
         {
             c = dv.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? c with { Demo = dv.GetValue<bool>() } : Err(c, errors, $"{source}: demo: must be true or false");
         }
+        if (o["directRouting"] is JsonValue drv)
+        {
+            c = drv.GetValueKind() is JsonValueKind.True or JsonValueKind.False ? c with { DirectRouting = drv.GetValue<bool>() } : Err(c, errors, $"{source}: directRouting: must be true or false");
+        }
         if (Str(o, "nodePortRange", source, errors) is { } range)
         {
             var parts = range.Split('-');
@@ -102,7 +107,7 @@ public static class LabConfigFile
         {
             case null:
                 break;
-            case JsonValue v when v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int n):
+            case JsonValue v when AsInt(v) is int n:
                 c = c with { NodeCount = n };
                 break;
             case JsonArray list:
@@ -153,6 +158,10 @@ public static class LabConfigFile
         return (c, errors);
     }
 
+    /// <summary>A whole JSON number as an int, whatever CLR type the YAML reader stored it as.</summary>
+    private static int? AsInt(JsonValue v) =>
+        v.GetValueKind() == JsonValueKind.Number && int.TryParse(v.ToJsonString(), NumberStyles.None, CultureInfo.InvariantCulture, out int i) ? i : null;
+
     private static LabConfig Err(LabConfig c, List<string> errors, string message)
     {
         errors.Add(message);
@@ -181,7 +190,7 @@ public static class LabConfigFile
         {
             return null;
         }
-        if (n is JsonValue v && v.GetValueKind() == JsonValueKind.Number && v.TryGetValue(out int i))
+        if (n is JsonValue v && AsInt(v) is int i)
         {
             return i;
         }
@@ -209,7 +218,8 @@ public static class LabConfigFile
         {
             return null;
         }
-        if (IPNetwork.TryParse(s, out var net))
+        // IPNetwork.TryParse quietly masks host bits ("10.244.1.0/16" -> 10.244.0.0/16): a typo must not pass.
+        if (IPNetwork.TryParse(s, out var net) && s.StartsWith(net.BaseAddress.ToString() + "/", StringComparison.Ordinal))
         {
             return net;
         }
