@@ -29,10 +29,16 @@ public sealed class CrossNodeTests
         using var lab = new LabDriver();
         lab.Must("lab", "up", "--name", lab.Name, "--nodes", "2", "--backend", "host-gw");
         lab.Apply(Pods);
-        lab.WaitReady("x", 2);
+        var pods = lab.WaitReady("x", 2);
         lab.WaitRoutes();
         lab.WaitRoutes(protocol: "udp");
         Ping(lab, "x/p1", "p2");
+        // No NAT between pods on host-gw either: the tracked flow carries p1's own address both ways.
+        string p1Ip = pods.First(p => p!["metadata"]!["name"]!.GetValue<string>() == "p1")!["status"]!["podIP"]!.GetValue<string>();
+        string p2Ip = pods.First(p => p!["metadata"]!["name"]!.GetValue<string>() == "p2")!["status"]!["podIP"]!.GetValue<string>();
+        Assert.Equal("p2\n", lab.Must("exec", "x/p1", "--", LabDriver.Trellis, "connect", $"{p2Ip}:80"));
+        string tracked = Sh.Must("ip", "netns", "exec", $"trl-{lab.Name}-node-1", "conntrack", "-L", "-p", "tcp", "-d", p2Ip);
+        Assert.Contains($"src={p2Ip} dst={p1Ip}", tracked, StringComparison.Ordinal);
         string routes = Sh.Must("ip", "-n", $"trl-{lab.Name}-node-1", "route", "show", "proto", "201");
         Assert.Contains("10.244.2.0/24 via 172.30.0.12 dev eth0", routes, StringComparison.Ordinal);
         Assert.DoesNotContain("trellis.1", Sh.Must("ip", "-n", $"trl-{lab.Name}-node-1", "link"), StringComparison.Ordinal);
