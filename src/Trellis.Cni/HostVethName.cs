@@ -1,3 +1,5 @@
+using Trellis.Model;
+
 namespace Trellis.Cni;
 
 /// <summary>
@@ -14,18 +16,10 @@ internal static class HostVethName
 
     public static string For(string network, string containerId, string ifName)
     {
-        // FNV-1a, not SHA-256: System.Security.Cryptography loads OpenSSL (libssl + libcrypto,
-        // ~2 ms) and this name needs spread, not secrecy. 48 bits make a collision among even
-        // 10,000 pods on one node a one-in-50,000 event; ADD refuses rather than steals (EEXIST).
-        ulong h = 14695981039346656037UL;
-        foreach (string part in (ReadOnlySpan<string>)[network, containerId, ifName])
-        {
-            foreach (char c in part)
-            {
-                h = (h ^ c) * 1099511628211UL;
-            }
-            h = (h ^ '\n') * 1099511628211UL;
-        }
+        // FNV-1a, not SHA-256 (see Fnv1a): this name needs spread, not secrecy. 48 bits make a
+        // collision among even 10,000 pods on one node a one-in-50,000 event; ADD refuses rather
+        // than steals (EEXIST).
+        ulong h = Fnv1a.Hash($"{network}\n{containerId}\n{ifName}\n");
         // 3 + 12 hex characters = 15, the kernel's IFNAMSIZ - 1.
         return Prefix + (h & 0xFFFF_FFFF_FFFFUL).ToString("x12", System.Globalization.CultureInfo.InvariantCulture);
     }
@@ -50,13 +44,5 @@ internal static class HostVethName
         alias is not null && alias.StartsWith(AliasPrefix, StringComparison.Ordinal)
         && (alias.StartsWith($"{AliasPrefix}{network} ", StringComparison.Ordinal) || alias.StartsWith($"{AliasPrefix}#{Hash(network)} ", StringComparison.Ordinal));
 
-    private static string Hash(string text)
-    {
-        ulong h = 14695981039346656037UL;
-        foreach (char c in text)
-        {
-            h = (h ^ c) * 1099511628211UL;
-        }
-        return h.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private static string Hash(string text) => Fnv1a.Hex(text);
 }

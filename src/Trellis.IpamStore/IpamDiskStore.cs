@@ -362,15 +362,7 @@ public sealed class IpamDiskStore
         return Path.Combine(Directory, IndexDir, name);
     }
 
-    private static string Fnv(string text)
-    {
-        ulong h = 14695981039346656037UL;
-        foreach (char c in text)
-        {
-            h = (h ^ c) * 1099511628211UL;
-        }
-        return "h-" + h.ToString("x16", System.Globalization.CultureInfo.InvariantCulture);
-    }
+    private static string Fnv(string text) => "h-" + Trellis.Model.Fnv1a.Hex(text);
 
     private string PathOf(IPAddress ip) => Path.Combine(Directory, ip.ToString());
 }

@@ -40,13 +40,5 @@ public static class LabNames
 
     private static string Trim(string s, int max) => s.Length <= max ? s : s[..max];
 
-    internal static string Hash(string text, int hexChars)
-    {
-        ulong h = 14695981039346656037UL;
-        foreach (char c in text)
-        {
-            h = (h ^ c) * 1099511628211UL;
-        }
-        return h.ToString("x16", CultureInfo.InvariantCulture)[..hexChars];
-    }
+    internal static string Hash(string text, int hexChars) => Trellis.Model.Fnv1a.Hex(text)[..hexChars];
 }
