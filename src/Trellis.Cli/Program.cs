@@ -58,11 +58,12 @@ internal static class Program
     {
         var name = new Option<string>("--name") { Description = "the name to answer with (the pod name)", Required = true };
         var port = new Option<string[]>("--port") { Description = "PORT[/tcp|/udp|/sctp], repeatable", Required = true, AllowMultipleArgumentsPerToken = true };
-        var cmd = new Command("serve-hostname", "answer every TCP connection and UDP datagram with a name (agnhost serve-hostname)") { name, port };
+        var reportClient = new Option<bool>("--report-client") { Description = "answer with a second line: the client address and port this server saw (agnhost netexec's /clientip)" };
+        var cmd = new Command("serve-hostname", "answer every TCP connection and UDP datagram with a name (agnhost serve-hostname)") { name, port, reportClient };
         cmd.SetAction((pr, ct) =>
         {
             var ports = pr.GetValue(port)!.Select(ServePort.Parse).ToList();
-            return ServeHostname.RunAsync(pr.GetValue(name)!, ports, ct);
+            return ServeHostname.RunAsync(pr.GetValue(name)!, ports, pr.GetValue(reportClient), ct);
         });
         return cmd;
     }
@@ -72,9 +73,10 @@ internal static class Program
         var target = new Argument<string>("HOST:PORT");
         var protocol = new Option<string>("--protocol") { Description = "tcp or udp", DefaultValueFactory = _ => "tcp" };
         var timeout = new Option<string>("--timeout") { Description = "e.g. 1s, 500ms", DefaultValueFactory = _ => "1s" };
-        var cmd = new Command("connect", "one fresh connection; prints the answer. Exit 0 answered, 1 refused/unreachable, 3 timed out") { target, protocol, timeout };
+        var sourcePort = new Option<int>("--source-port") { Description = "bind this local port first (a UDP client that keeps its conntrack entry, like a resolver)" };
+        var cmd = new Command("connect", "one fresh connection; prints the answer. Exit 0 answered, 1 refused/unreachable, 3 timed out") { target, protocol, timeout, sourcePort };
         cmd.SetAction((pr, ct) => Connect.RunAsync(pr.GetValue(target)!, pr.GetValue(protocol)!.ToLowerInvariant(),
-            Durations.Parse(pr.GetValue(timeout)!, "--timeout"), Console.Out, Console.Error));
+            Durations.Parse(pr.GetValue(timeout)!, "--timeout"), Console.Out, Console.Error, pr.GetValue(sourcePort)));
         return cmd;
     }
 

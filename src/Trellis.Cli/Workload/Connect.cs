@@ -14,8 +14,12 @@ internal static class Connect
     public const int Refused = 1;
     public const int TimedOut = 3;
 
-    public static async Task<int> RunAsync(string target, string protocol, TimeSpan timeout, TextWriter stdout, TextWriter stderr)
+    public static async Task<int> RunAsync(string target, string protocol, TimeSpan timeout, TextWriter stdout, TextWriter stderr, int sourcePort = 0)
     {
+        if (sourcePort is < 0 or > 65535)
+        {
+            throw new UsageException($"--source-port: {sourcePort} is not a port number 0-65535");
+        }
         var (host, port) = ParseTarget(target);
         IPAddress address;
         if (!IPAddress.TryParse(host, out address!))
@@ -36,8 +40,8 @@ internal static class Connect
         {
             string answer = protocol switch
             {
-                "tcp" => await TcpAsync(new IPEndPoint(address, port), cts.Token).ConfigureAwait(false),
-                "udp" => await UdpAsync(new IPEndPoint(address, port), cts.Token).ConfigureAwait(false),
+                "tcp" => await TcpAsync(new IPEndPoint(address, port), sourcePort, cts.Token).ConfigureAwait(false),
+                "udp" => await UdpAsync(new IPEndPoint(address, port), sourcePort, cts.Token).ConfigureAwait(false),
                 _ => throw new UsageException($"--protocol: '{protocol}' is not tcp or udp"),
             };
             await stdout.WriteAsync(answer).ConfigureAwait(false);
@@ -66,9 +70,20 @@ internal static class Connect
         return (host, port);
     }
 
-    private static async Task<string> TcpAsync(IPEndPoint ep, CancellationToken ct)
+    private static Socket Open(IPEndPoint ep, SocketType type, ProtocolType proto, int sourcePort)
     {
-        using var s = new Socket(ep.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        var s = new Socket(ep.AddressFamily, type, proto);
+        if (sourcePort > 0)
+        {
+            s.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+            s.Bind(new IPEndPoint(ep.AddressFamily == AddressFamily.InterNetworkV6 ? IPAddress.IPv6Any : IPAddress.Any, sourcePort));
+        }
+        return s;
+    }
+
+    private static async Task<string> TcpAsync(IPEndPoint ep, int sourcePort, CancellationToken ct)
+    {
+        using var s = Open(ep, SocketType.Stream, ProtocolType.Tcp, sourcePort);
         await s.ConnectAsync(ep, ct).ConfigureAwait(false);
         var sb = new StringBuilder();
         var buf = new byte[4096];
@@ -80,9 +95,9 @@ internal static class Connect
         return sb.ToString();
     }
 
-    private static async Task<string> UdpAsync(IPEndPoint ep, CancellationToken ct)
+    private static async Task<string> UdpAsync(IPEndPoint ep, int sourcePort, CancellationToken ct)
     {
-        using var s = new Socket(ep.AddressFamily, SocketType.Dgram, ProtocolType.Udp);
+        using var s = Open(ep, SocketType.Dgram, ProtocolType.Udp, sourcePort);
         // A connected UDP socket turns an ICMP port-unreachable into ECONNREFUSED on receive.
         await s.ConnectAsync(ep, ct).ConfigureAwait(false);
         await s.SendAsync("hello\n"u8.ToArray(), SocketFlags.None, ct).ConfigureAwait(false);

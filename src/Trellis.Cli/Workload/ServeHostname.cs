@@ -32,10 +32,12 @@ internal readonly record struct ServePort(int Port, ProtocolType Protocol, strin
 /// </summary>
 internal static class ServeHostname
 {
-    public static async Task<int> RunAsync(string name, IReadOnlyList<ServePort> ports, CancellationToken ct)
+    public static async Task<int> RunAsync(string name, IReadOnlyList<ServePort> ports, bool reportClient, CancellationToken ct)
     {
-        byte[] tcpAnswer = Encoding.UTF8.GetBytes(name + "\n");
-        byte[] udpAnswer = Encoding.UTF8.GetBytes(name);
+        // With reportClient, a second line names the peer as this socket saw it — after any DNAT and
+        // masquerade on the way — which is how tests see whether the client's address was preserved.
+        Func<EndPoint?, byte[]> tcpAnswer = reportClient ? ep => Encoding.UTF8.GetBytes($"{name}\n{Peer(ep)}\n") : _ => Encoding.UTF8.GetBytes(name + "\n");
+        Func<EndPoint?, byte[]> udpAnswer = reportClient ? ep => Encoding.UTF8.GetBytes($"{name}\n{Peer(ep)}") : _ => Encoding.UTF8.GetBytes(name);
         var tasks = new List<Task>();
         foreach (var p in ports)
         {
@@ -75,7 +77,12 @@ internal static class ServeHostname
         return s;
     }
 
-    private static async Task ServeTcpAsync(int port, byte[] answer, CancellationToken ct)
+    /// <summary>"10.244.1.5:34567": IPv4 peers of the dual-stack socket without their ::ffff: prefix.</summary>
+    private static string Peer(EndPoint? ep) => ep is IPEndPoint ip
+        ? (ip.Address.IsIPv4MappedToIPv6 ? ip.Address.MapToIPv4() : ip.Address) + ":" + ip.Port.ToString(System.Globalization.CultureInfo.InvariantCulture)
+        : "?";
+
+    private static async Task ServeTcpAsync(int port, Func<EndPoint?, byte[]> answer, CancellationToken ct)
     {
         using var listener = Bind(port, SocketType.Stream, ProtocolType.Tcp);
         listener.Listen(512);
@@ -88,7 +95,7 @@ internal static class ServeHostname
                 {
                     try
                     {
-                        await conn.SendAsync(answer, SocketFlags.None, ct).ConfigureAwait(false);
+                        await conn.SendAsync(answer(conn.RemoteEndPoint), SocketFlags.None, ct).ConfigureAwait(false);
                         conn.Shutdown(SocketShutdown.Both);
                     }
                     catch (SocketException)
@@ -100,7 +107,7 @@ internal static class ServeHostname
         }
     }
 
-    private static async Task ServeUdpAsync(int port, byte[] answer, CancellationToken ct)
+    private static async Task ServeUdpAsync(int port, Func<EndPoint?, byte[]> answer, CancellationToken ct)
     {
         using var socket = Bind(port, SocketType.Dgram, ProtocolType.Udp);
         var buf = new byte[2048];
@@ -110,7 +117,7 @@ internal static class ServeHostname
             var r = await socket.ReceiveFromAsync(buf, SocketFlags.None, any, ct).ConfigureAwait(false);
             try
             {
-                await socket.SendToAsync(answer, SocketFlags.None, r.RemoteEndPoint, ct).ConfigureAwait(false);
+                await socket.SendToAsync(answer(r.RemoteEndPoint), SocketFlags.None, r.RemoteEndPoint, ct).ConfigureAwait(false);
             }
             catch (SocketException)
             {
