@@ -94,7 +94,9 @@ internal static class ServicePortReader
                 }
             }
 
-            bool externallyAccessible = svc.IsExternallyAccessible;
+            // kube-proxy's ExternallyAccessible, on what is programmed: externalIPs count only when one is usable
+            // here (an IPv6-only list gives the ip family nothing external), whatever the (validated elsewhere) type.
+            bool externallyAccessible = svc.Type is "NodePort" or "LoadBalancer" || externalIPs.Count > 0;
             bool itpLocal = svc.InternalTrafficPolicy == "Local";
             bool etpLocal = externallyAccessible && svc.ExternalTrafficPolicy == "Local";
             int? affinity = svc.SessionAffinityTimeoutSeconds;
