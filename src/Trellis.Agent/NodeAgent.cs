@@ -37,6 +37,9 @@ public sealed record AgentOptions
 
     /// <summary>A conflist with {{SUBNET}}, {{GATEWAY}} and {{MTU}} placeholders.</summary>
     public string? CniTemplate { get; init; }
+
+    /// <summary>The service proxy's settings; null runs no proxy (kube-proxy runs beside another agent).</summary>
+    public Proxy.ProxyOptions? Proxy { get; init; }
 }
 
 /// <summary>
@@ -62,6 +65,11 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         var firewall = new NodeFirewallReconciler(new NftClient());
         var vtep = MacAddress.ForNode(options.Node);
         await AnnotateSelfAsync(vtep, ct).ConfigureAwait(false);
+        // The proxy runs beside the routing loop, on its own watch: a Service change must not wait for a
+        // Node resync, and a slow nft transaction must not delay a route.
+        var proxy = options.Proxy is { } po
+            ? Task.Run(() => new Proxy.ServiceProxy(options.Node, options.Underlay, po, store, log).RunAsync(ct), ct)
+            : Task.CompletedTask;
         string? lastReport = null;
         DateTimeOffset renewAt = DateTimeOffset.MinValue;
         while (!ct.IsCancellationRequested)
@@ -96,7 +104,13 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
                 Log($"store: {e.Message}; keeping the current routes, retrying");
                 await Task.Delay(1000, ct).ConfigureAwait(false);
             }
+            if (proxy.IsFaulted)
+            {
+                // Surface a proxy crash: the supervisor restarts the agent, as systemd restarts kube-proxy.
+                await proxy.ConfigureAwait(false);
+            }
         }
+        await proxy.ConfigureAwait(false);
     }
 
     private string? Sync(RtNetlink nl, RoutingReconciler routing, NodeFirewallReconciler firewall, MacAddress vtep, List<NodeView> nodes, string? lastReport)

@@ -12,12 +12,14 @@ internal static class Program
     private const string Usage = """
         usage: trellisd --store URL --node NAME --cluster-cidr CIDR [--underlay eth0] [--backend vxlan|host-gw]
                         [--direct-routing] [--resync 10s]
+                        [--service-cidr CIDR[,CIDR]] [--masquerade-all] [--nodeport-addresses CIDR[,CIDR]] [--no-proxy]
                         [--lease-subnet-length 24 [--prefer-subnet CIDR] [--cni-conf FILE --cni-template FILE]]
 
         The Trellis node agent: keeps the node's cross-node routes (VXLAN device, routes, neighbours, FDB)
         and its nftables table (inet trellis-node: masquerade to the outside, VXLAN only from nodes) in line
         with the cluster's Node objects. With --lease-subnet-length it leases the node's pod CIDR from the
         cluster CIDR (flannel's protocol), records it as spec.podCIDR and writes the CNI config for it.
+        Unless --no-proxy, it is also the node's service proxy (kube-proxy, nftables mode): table ip trellis-proxy.
         Runs in the node's network namespace.
         """;
 
@@ -30,11 +32,21 @@ internal static class Program
         }
         var flags = new Dictionary<string, string>();
         bool directRouting = false;
+        bool masqueradeAll = false;
+        bool noProxy = false;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--direct-routing")
             {
                 directRouting = true;
+            }
+            else if (args[i] == "--masquerade-all")
+            {
+                masqueradeAll = true;
+            }
+            else if (args[i] == "--no-proxy")
+            {
+                noProxy = true;
             }
             else if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
             {
@@ -99,8 +111,19 @@ internal static class Program
             }
             template = File.ReadAllText(tf);
         }
+        if (!TryCidrs(flags, "--service-cidr", out var serviceCidrs, out var bad) || !TryCidrs(flags, "--nodeport-addresses", out var nodePortCidrs, out bad))
+        {
+            return UsageError(bad!);
+        }
         var options = new AgentOptions
         {
+            Proxy = noProxy ? null : new Proxy.ProxyOptions
+            {
+                ClusterCidrs = [cluster],
+                ServiceCidrs = serviceCidrs,
+                MasqueradeAll = masqueradeAll,
+                NodePortAddresses = nodePortCidrs,
+            },
             LeaseSubnetLength = leaseLength,
             PreferSubnet = prefer,
             CniConfFile = flags.GetValueOrDefault("--cni-conf"),
@@ -129,6 +152,30 @@ internal static class Program
             return UsageError(e.Message);
         }
         return 0;
+    }
+
+    private static bool TryCidrs(Dictionary<string, string> flags, string flag, out List<IPNetwork> cidrs, out string? error)
+    {
+        cidrs = [];
+        error = null;
+        if (!flags.TryGetValue(flag, out var text))
+        {
+            return true;
+        }
+        foreach (var part in text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            if (part == "primary")
+            {
+                continue; // kube-proxy's keyword for the default: the node's primary addresses
+            }
+            if (!Trellis.Model.IPCidr.TryParse(part, out var c) || !c.Network.BaseAddress.Equals(c.Address))
+            {
+                error = $"{flag}: '{part}' is not a network in CIDR notation";
+                return false;
+            }
+            cidrs.Add(c.Network);
+        }
+        return true;
     }
 
     private static int UsageError(string message)

@@ -51,6 +51,8 @@ public static class LabLifecycle
             ClusterCidr = config.ClusterCidr.ToString(),
             NodeSubnetLength = config.NodeSubnetLength,
             DirectRouting = config.DirectRouting,
+            MasqueradeAll = config.MasqueradeAll,
+            NodePortAddresses = config.NodePortAddresses,
             DnsIp = config.DnsIp.ToString(),
             Domain = config.Domain,
             PodMtu = config.PodMtu,

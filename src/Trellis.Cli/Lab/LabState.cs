@@ -22,6 +22,9 @@ public sealed record LabState
     public string ClusterCidr { get; init; } = "10.244.0.0/16";
     public int NodeSubnetLength { get; init; } = 24;
     public bool DirectRouting { get; init; }
+    /// <summary>Service proxy options from lab.yaml's <c>proxy:</c> (kube-proxy's --masquerade-all, --nodeport-addresses).</summary>
+    public bool MasqueradeAll { get; init; }
+    public IReadOnlyList<string> NodePortAddresses { get; init; } = [];
     public required string DnsIp { get; init; }
     public required string Domain { get; init; }
     public required int PodMtu { get; init; }

@@ -19,6 +19,7 @@ public sealed class Supervisor
     private readonly List<Slot> _slots = [];
     private volatile bool _reload;
     private static readonly string[] s_directRouting = ["--direct-routing"];
+    private static readonly string[] s_masqueradeAll = ["--masquerade-all"];
 
     public Supervisor(LabState lab, string binDir, TextWriter log)
     {
@@ -52,7 +53,10 @@ public sealed class Supervisor
                  "--underlay", "eth0", "--backend", lab.Backend, "--cluster-cidr", lab.ClusterCidr, "--resync", "2s",
                  "--lease-subnet-length", lab.NodeSubnetLength.ToString(System.Globalization.CultureInfo.InvariantCulture), "--prefer-subnet", n.PodCidr,
                  "--cni-conf", Path.Combine(n.CniConfDir, "10-trellis.conflist"), "--cni-template", LabLifecycle.ConflistTemplatePath(lab.Name, n.Name),
-                 .. (lab.DirectRouting ? s_directRouting : [])]));
+                 "--service-cidr", lab.ServiceCidr,
+                 .. (lab.DirectRouting ? s_directRouting : []),
+                 .. (lab.MasqueradeAll ? s_masqueradeAll : []),
+                 .. (lab.NodePortAddresses.Count > 0 ? ["--nodeport-addresses", string.Join(',', lab.NodePortAddresses)] : Array.Empty<string>())]));
         }
     }
 
