@@ -20,26 +20,26 @@ public sealed record Seen(int Exit, string? Name, string? Client, string Err)
 public static class ServiceLab
 {
     /// <summary>A serve-hostname pod that reports its clients, on a fixed node, with named ports http (TCP) and dns (UDP) on <paramref name="port"/>.</summary>
-    public static string WebPod(string ns, string name, string node, int port, string app = "web") => $$"""
+    public static string WebPod(string ns, string name, string node, int port, string app = "web") => $$$"""
         apiVersion: v1
         kind: Pod
-        metadata: {name: {{name}}, namespace: {{ns}}, labels: {app: {{app}}, name: {{name}}}}
+        metadata: {name: {{{name}}}, namespace: {{{ns}}}, labels: {app: {{{app}}}, name: {{{name}}}}}
         spec:
-          nodeName: {{node}}
+          nodeName: {{{node}}}
           terminationGracePeriodSeconds: 2
           containers:
           - name: c
             image: agnhost
-            command: ["{{LabDriver.Trellis}}", "serve-hostname", "--name", "{{name}}", "--port", "{{port}}", "{{port}}/udp", "--report-client"]
-            ports: [{name: http, containerPort: {{port}}, protocol: TCP}, {name: dns, containerPort: {{port}}, protocol: UDP}]
+            command: ["{{{LabDriver.Trellis}}}", "serve-hostname", "--name", "{{{name}}}", "--port", "{{{port}}}", "{{{port}}}/udp", "--report-client"]
+            ports: [{name: http, containerPort: {{{port}}}, protocol: TCP}, {name: dns, containerPort: {{{port}}}, protocol: UDP}]
         ---
         """;
 
-    public static string ClientPod(string ns, string name, string node) => $$"""
+    public static string ClientPod(string ns, string name, string node) => $$$"""
         apiVersion: v1
         kind: Pod
-        metadata: {name: {{name}}, namespace: {{ns}}, labels: {role: client}}
-        spec: {nodeName: {{node}}, containers: [{name: c, image: agnhost, ports: [{containerPort: 9999}]}]}
+        metadata: {name: {{{name}}}, namespace: {{{ns}}}, labels: {role: client}}
+        spec: {nodeName: {{{node}}}, containers: [{name: c, image: agnhost, ports: [{containerPort: 9999}]}]}
         ---
         """;
 
