@@ -27,10 +27,7 @@ public sealed class NftModel
         {
             ApplyOne(work, st);
         }
-        if (statements.Count > 0)
-        {
-            Validate(work, statements[^1]);
-        }
+        Validate(work);
         _tables = work;
     }
 
@@ -217,7 +214,7 @@ public sealed class NftModel
                 }
                 foreach (var c in table!.ChainMap.Values)
                 {
-                    c.RuleList.Clear();
+                    ClearRules(table, c);
                 }
                 return;
         }
@@ -383,10 +380,14 @@ public sealed class NftModel
                     {
                         throw Fail(NftErrorKind.NotFound, st, $"chain {name} does not exist in table {table.QualifiedName}");
                     }
-                    if (ReferencesTo(table, name, ignoreChain: name).FirstOrDefault() is { } by)
+                    // Its own rules' jumps to itself go with it; any other use keeps it.
+                    int self = chain!.Rules.Sum(ru => ru.Verdicts().Count(v => v.Chain == name));
+                    if (table.ChainUses.GetValueOrDefault(name) > self)
                     {
+                        string by = ReferencesTo(table, name, ignoreChain: name).FirstOrDefault() ?? "referenced";
                         throw Fail(NftErrorKind.Busy, st, $"chain {name} is in use ({by})");
                     }
+                    ClearRules(table, chain);
                     table.ChainMap.Remove(name);
                     return;
                 }
@@ -395,9 +396,18 @@ public sealed class NftModel
                 {
                     throw Fail(NftErrorKind.NotFound, st, $"chain {name} does not exist in table {table.QualifiedName}");
                 }
-                chain!.RuleList.Clear();
+                ClearRules(table, chain!);
                 return;
         }
+    }
+
+    private static void ClearRules(NftTable table, NftChain chain)
+    {
+        foreach (var rule in chain.Rules)
+        {
+            table.CountRule(rule, -1);
+        }
+        chain.RuleList.Clear();
     }
 
     /// <summary>Where a chain is jumped to (rules and map elements), as nft's use count sees it.</summary>
@@ -438,19 +448,25 @@ public sealed class NftModel
             {
                 throw Fail(NftErrorKind.NotFound, st, $"{kind} {name} does not exist in table {table.QualifiedName}");
             }
-            if (verb == "flush")
+            if (table.SetUses.GetValueOrDefault(name) > 0 && verb == "delete")
             {
-                set!.ElementMap.Clear();
-                return;
-            }
-            foreach (var c in table.ChainMap.Values)
-            {
-                if (c.Rules.FirstOrDefault(ru => ru.SetReferences().Contains(name)) is { } user)
+                foreach (var c in table.ChainMap.Values)
                 {
-                    throw Fail(NftErrorKind.Busy, st, $"{kind} {name} is in use by a rule in chain {c.Name}: {user.Text}");
+                    if (c.Rules.FirstOrDefault(ru => ru.SetReferences().Contains(name)) is { } user)
+                    {
+                        throw Fail(NftErrorKind.Busy, st, $"{kind} {name} is in use by a rule in chain {c.Name}: {user.Text}");
+                    }
                 }
             }
-            table.SetMap.Remove(name);
+            foreach (var e in set!.Elements)
+            {
+                table.CountElement(e, -1);
+            }
+            set.ElementMap.Clear();
+            if (verb == "delete")
+            {
+                table.SetMap.Remove(name);
+            }
             return;
         }
         if (!r.TryConsume(TokenKind.LBrace))
@@ -631,6 +647,7 @@ public sealed class NftModel
                 {
                     throw Fail(NftErrorKind.NotFound, st, $"element {text} does not exist in {set.Name}");
                 }
+                table.CountElement(old!, -1);
                 set.ElementMap.Remove(e.Key);
                 continue;
             }
@@ -651,6 +668,7 @@ public sealed class NftModel
                 CheckJumpTarget(table, st, target);
             }
             set.ElementMap[e.Key] = e;
+            table.CountElement(e, +1);
         }
     }
 
@@ -687,6 +705,7 @@ public sealed class NftModel
             {
                 throw Fail(NftErrorKind.NotFound, st, $"rule handle {handle} does not exist in chain {chainName}");
             }
+            table.CountRule(chain.RuleList[idx], -1);
             chain.RuleList.RemoveAt(idx);
             return;
         }
@@ -696,6 +715,7 @@ public sealed class NftModel
             CheckItem(table, st, item);
         }
         var rule = new NftRule(table.NextHandle++, text, comment, items, st.Line);
+        table.CountRule(rule, +1);
         if (verb == "insert")
         {
             chain.RuleList.Insert(0, rule);
@@ -752,20 +772,16 @@ public sealed class NftModel
         {
             throw Fail(NftErrorKind.NotFound, st, $"set or map {setName} does not exist in table {table.QualifiedName}");
         }
-        bool wantMap = item is VmapItem;
-        if (set.IsMap != wantMap)
+        // A map's keys can be tested for membership like a set's (nft allows "ip daddr @map"), not the reverse.
+        if (item is VmapItem && !set.IsMap)
         {
-            throw Fail(NftErrorKind.Invalid, st, wantMap ? $"{setName} is a set, not a verdict map" : $"{setName} is a verdict map; look it up with 'vmap @{setName}'");
+            throw Fail(NftErrorKind.Invalid, st, $"{setName} is a set, not a verdict map");
         }
         var wanted = keys.Select(k => k.Type).ToList();
         if (keys.Any(k => k.Kind is SelectorKind.NfProto or SelectorKind.Numgen) || !wanted.SequenceEqual(set.KeyTypes))
         {
             throw Fail(NftErrorKind.Invalid, st,
                 $"datatype mismatch: {setName} holds {string.Join(" . ", set.KeyTypes.Select(NftValues.TypeName))}, the rule looks up {string.Join(" . ", wanted.Select(NftValues.TypeName))}");
-        }
-        if (item is SetUpdateItem && !set.IsDynamic)
-        {
-            throw Fail(NftErrorKind.Invalid, st, $"set {setName} is updated from the packet path and needs 'flags dynamic'");
         }
     }
 
@@ -774,18 +790,18 @@ public sealed class NftModel
     /// loop back (ELOOP) and may use only statements valid at that hook (NAT in nat chains at the right hooks,
     /// reject only where a reply can be routed).
     /// </summary>
-    private static void Validate(SortedDictionary<(NftFamily, string), NftTable> tables, NftStatement last)
+    private static void Validate(SortedDictionary<(NftFamily, string), NftTable> tables)
     {
         foreach (var table in tables.Values)
         {
             foreach (var b in table.ChainMap.Values.Where(c => c.Base is not null))
             {
-                Walk(table, b.Base!, b, [b.Name], last);
+                Walk(table, b.Base!, b, [b.Name], new HashSet<string>(StringComparer.Ordinal));
             }
         }
     }
 
-    private static void Walk(NftTable table, NftBaseChain hook, NftChain chain, List<string> path, NftStatement last)
+    private static void Walk(NftTable table, NftBaseChain hook, NftChain chain, List<string> path, HashSet<string> done)
     {
         foreach (var rule in chain.Rules)
         {
@@ -813,9 +829,15 @@ public sealed class NftModel
                 {
                     throw Bad($"chain loop: {string.Join(" -> ", path)} -> {t}");
                 }
+                // A chain already walked from this base chain was found loop-free and valid for this hook.
+                if (done.Contains(t))
+                {
+                    continue;
+                }
                 path.Add(t);
-                Walk(table, hook, table.ChainMap[t], path, last);
+                Walk(table, hook, table.ChainMap[t], path, done);
                 path.RemoveAt(path.Count - 1);
+                done.Add(t);
             }
         }
     }

@@ -205,9 +205,55 @@ public sealed class NftTable
 
     internal long NextHandle { get; set; } = 1;
 
+    /// <summary>
+    /// The kernel's use counts: how many rules and map elements jump to a chain, how many rules look up a set.
+    /// Kept incrementally so "delete chain" in a big partial sync is O(1), not a scan of every rule.
+    /// </summary>
+    internal Dictionary<string, int> ChainUses { get; private set; } = new(StringComparer.Ordinal);
+
+    internal Dictionary<string, int> SetUses { get; private set; } = new(StringComparer.Ordinal);
+
+    internal void CountRule(NftRule rule, int delta)
+    {
+        foreach (var v in rule.Verdicts())
+        {
+            if (v.Chain is not null)
+            {
+                Count(ChainUses, v.Chain, delta);
+            }
+        }
+        foreach (var set in rule.SetReferences())
+        {
+            Count(SetUses, set, delta);
+        }
+    }
+
+    internal void CountElement(NftElement e, int delta)
+    {
+        if (e.Verdict?.Chain is { } chain)
+        {
+            Count(ChainUses, chain, delta);
+        }
+    }
+
+    private static void Count(Dictionary<string, int> uses, string name, int delta)
+    {
+        int n = uses.GetValueOrDefault(name) + delta;
+        if (n == 0)
+        {
+            uses.Remove(name);
+        }
+        else
+        {
+            uses[name] = n;
+        }
+    }
+
     internal NftTable Clone()
     {
         var copy = (NftTable)MemberwiseClone();
+        copy.ChainUses = new Dictionary<string, int>(ChainUses, StringComparer.Ordinal);
+        copy.SetUses = new Dictionary<string, int>(SetUses, StringComparer.Ordinal);
         copy._chains = new SortedDictionary<string, NftChain>(_chains.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal), StringComparer.Ordinal);
         copy._sets = new SortedDictionary<string, NftSet>(_sets.ToDictionary(kv => kv.Key, kv => kv.Value.Clone(), StringComparer.Ordinal), StringComparer.Ordinal);
         return copy;

@@ -375,7 +375,7 @@ public sealed class NftTracer
                             key[0] = NftKeyPart.Point((uint)key[0].Low & mask);
                         }
                         bool found = m.SetName is not null
-                            ? ctx.Table.Sets[m.SetName].Elements.Any(e => Contains(e.Key, key))
+                            ? Lookup(ctx.Table.Sets[m.SetName], key) is not null
                             : m.Values!.Any(v => Contains(v, key));
                         pass = found != m.Negated;
                         break;
@@ -393,7 +393,7 @@ public sealed class NftTracer
                         if (key is not null)
                         {
                             hit = v.MapName is not null
-                                ? ctx.Table.Sets[v.MapName].Elements.FirstOrDefault(e => Contains(e.Key, key))?.Verdict
+                                ? Lookup(ctx.Table.Sets[v.MapName], key)?.Verdict
                                 : v.Entries!.FirstOrDefault(e => Contains(e.Key, key))?.Verdict;
                         }
                         if (hit is null)
@@ -455,6 +455,16 @@ public sealed class NftTracer
             NftVerdictKind.Jump => new RuleResult(s, Kind.Jump, verdict.Chain, step),
             _ => new RuleResult(s, Kind.Goto, verdict.Chain, step),
         };
+    }
+
+    private static NftElement? Lookup(NftSet set, NftKeyPart[] key)
+    {
+        // Elements of a set without intervals or name wildcards are single values: an exact key lookup.
+        if (!set.IsInterval && !set.KeyTypes.Contains(NftDataType.IfName))
+        {
+            return set.ElementMap.GetValueOrDefault(key);
+        }
+        return set.Elements.FirstOrDefault(e => Contains(e.Key, key));
     }
 
     private static bool Contains(IReadOnlyList<NftKeyPart> element, NftKeyPart[] key)

@@ -1,4 +1,6 @@
 using Trellis.Core.Nft;
+using Trellis.Core.Tests.NodeFirewall;
+using NftCli = Trellis.Core.Tests.NodeFirewall.Nft;
 
 namespace Trellis.Core.Tests.Nft;
 
@@ -85,10 +87,8 @@ public class NftModelTests
     [InlineData("add rule ip t a jump nope", NftErrorKind.NotFound)]
     [InlineData("add rule ip t a jump in", NftErrorKind.Invalid)]
     [InlineData("add rule ip t a ip daddr @nope accept", NftErrorKind.NotFound)]
-    [InlineData("add rule ip t a ip daddr @m accept", NftErrorKind.Invalid)]
     [InlineData("add rule ip t a th dport @s accept", NftErrorKind.Invalid)]
     [InlineData("add rule ip t a ip daddr vmap @s", NftErrorKind.Invalid)]
-    [InlineData("add rule ip t a update @s { ip saddr }", NftErrorKind.Invalid)]
     [InlineData("add rule ip t a ip6 daddr ::1 accept", NftErrorKind.Invalid)]
     [InlineData("add rule ip t a meta nfproto ipv4 accept", NftErrorKind.Invalid)]
     [InlineData("add element ip t m { 10.0.0.7 : goto nope }", NftErrorKind.NotFound)]
@@ -104,19 +104,34 @@ public class NftModelTests
     [InlineData("add chain ip t p { type filter hook postrouting priority 0 ; }\nadd rule ip t p reject", NftErrorKind.Invalid)]
     public void Kernel_refusals_are_typed_errors_and_change_nothing(string statement, NftErrorKind kind)
     {
-        // b is jumped to from "in", c is a map target; s and m are used by rules.
-        var m = With(Base + """
-            add chain ip t c
-            add element ip t m { 10.0.0.1 : goto c }
-            add rule ip t in jump a
-            add rule ip t a jump b
-            add rule ip t a ip daddr @s accept
-            add rule ip t a ip daddr vmap @m
-            """);
+        var m = With(RefusalSetup);
         string before = m.Dump();
         var e = Assert.Throws<NftApplyException>(() => m.Apply("add chain ip t fresh\n" + statement));
         Assert.Equal(kind, e.Kind);
         Assert.Equal(before, m.Dump());
+    }
+
+    // b is jumped to from "in", c is a map target; s and m are used by rules.
+    private const string RefusalSetup = Base + """
+        add chain ip t c
+        add element ip t m { 10.0.0.1 : goto c }
+        add rule ip t in jump a
+        add rule ip t a jump b
+        add rule ip t a ip daddr @s accept
+        add rule ip t a ip daddr vmap @m
+
+        """;
+
+    public static TheoryData<string> RefusalRows => [.. typeof(NftModelTests).GetMethod(nameof(Kernel_refusals_are_typed_errors_and_change_nothing))!
+        .GetCustomAttributes(typeof(InlineDataAttribute), false).Cast<InlineDataAttribute>().Select(a => (string)a.GetData(null!).Single()[0])];
+
+    [NftTheory]
+    [MemberData(nameof(RefusalRows))]
+    public void Real_nft_refuses_what_the_model_refuses(string statement)
+    {
+        var (code, output) = NftCli.InFreshNetns("nft -f \"$1\" || exit 99; nft -f \"$2\"", RefusalSetup, "add chain ip t fresh\n" + statement + "\n");
+        Assert.True(code != 99, "setup refused: " + output);
+        Assert.True(code != 0, $"real nft accepted what the model refuses: {statement}");
     }
 
     [Fact]
@@ -240,6 +255,13 @@ public class NftModelTests
             """);
         Assert.Equal(2, m.Tables.Single().Chains["c"].Rules.Count + m.Tables.Single().Chains["n"].Rules.Count);
         Assert.Equal(NftErrorKind.Invalid, Assert.Throws<NftApplyException>(() => m.Apply("add rule inet t n meta l4proto tcp dnat to 10.0.0.1:80")).Kind);
+    }
+
+    [Fact]
+    public void Map_keys_can_be_tested_like_a_set_as_nft_allows()
+    {
+        var m = With(Base + "add element ip t m { 10.0.0.1 : accept }\nadd rule ip t a ip daddr @m counter\nadd rule ip t a update @s { ip saddr }\n");
+        Assert.Equal(2, m.FindTable(NftFamily.Ip, "t")!.Chains["a"].Rules.Count);
     }
 
     [Fact]
