@@ -388,7 +388,11 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
     private static JsonObject Comparable(JsonObject o)
     {
         var c = (JsonObject)o.DeepClone();
-        c.Remove("status");
+        if (Kinds.Find(c) != Kinds.Service)
+        {
+            // A Service's status.loadBalancer comes from the manifest (or the pool): a change to it is a change.
+            c.Remove("status");
+        }
         if (c["metadata"] is JsonObject m)
         {
             m.Remove("resourceVersion");
