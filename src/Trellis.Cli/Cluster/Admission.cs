@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using Trellis.Core.Cluster;
 using Trellis.Core.Objects;
 using Trellis.Store;
 
@@ -9,6 +10,15 @@ public sealed record AdmissionError(string Document, string Target, string Field
 {
     public override string ToString() => $"{Document}: {Target}: {Field}: {Message}";
 }
+
+/// <summary>How delete treats pods: kubectl's --grace-period and --force.</summary>
+public sealed record DeleteOptions(int? GracePeriodSeconds = null, bool Force = false);
+
+/// <summary>A pod left terminating by a graceful delete, for the caller to wait on.</summary>
+public sealed record TerminatingPod(string Namespace, string Name, string Uid, int GracePeriodSeconds);
+
+/// <summary>What delete did: outcomes, errors, and the pods now terminating (their kubelets remove them).</summary>
+public sealed record DeleteResult(IReadOnlyList<ApplyOutcome> Done, IReadOnlyList<AdmissionError> Errors, IReadOnlyList<TerminatingPod> Terminating);
 
 /// <summary>What apply did to one object, in kubectl's words.</summary>
 public sealed record ApplyOutcome(string Target, string Verb)
@@ -24,6 +34,15 @@ public sealed record ApplyOutcome(string Target, string Verb)
 /// </summary>
 public sealed class Admission(ObjectClient client, TimeProvider time)
 {
+    private ServiceAllocator? _allocator;
+
+    /// <summary>The random source for ClusterIP and NodePort choice (tests fix it).</summary>
+    public Random Random { get; init; } = Random.Shared;
+
+    /// <summary>The allocator over the stored cluster network config, read once per Admission.</summary>
+    private async Task<ServiceAllocator> AllocatorAsync(CancellationToken ct) =>
+        _allocator ??= new ServiceAllocator(client.Store, await ClusterConfigStore.LoadAsync(client.Store, ct).ConfigureAwait(false), time, Random);
+
     public async Task<(IReadOnlyList<ApplyOutcome> Done, IReadOnlyList<AdmissionError> Errors)> ApplyAsync(IReadOnlyList<ManifestDocument> docs, CancellationToken ct = default)
     {
         var errors = new List<AdmissionError>();
@@ -56,6 +75,12 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
                 continue;
             }
             var existing = await client.GetAsync(kind, ns, name, ct).ConfigureAwait(false);
+            if (existing is not null && kind == Kinds.Pod && new PodView(existing.Json).IsTerminating)
+            {
+                // As the API server: the name stays taken until the kubelet has torn the pod down and removed it.
+                errors.Add(new(where, objName, "metadata.deletionTimestamp", "object is being deleted: the pod is terminating; apply it again once it is gone"));
+                continue;
+            }
             var desired = existing is null
                 ? ObjectDefaults.ForCreate((JsonObject)doc.Json.DeepClone(), Guid.NewGuid().ToString(), time.GetUtcNow())
                 : ObjectDefaults.ForUpdate(existing.Json, (JsonObject)doc.Json.DeepClone());
@@ -63,6 +88,11 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
             if (existing is not null)
             {
                 fieldErrors.AddRange(ObjectValidator.ValidateUpdate(existing.Json, desired));
+            }
+            if (kind == Kinds.Service && fieldErrors.Count == 0)
+            {
+                // Range checks need the cluster config; the store is consulted only after every document passed.
+                fieldErrors.AddRange(ServiceAllocationPlanner.Plan((await AllocatorAsync(ct).ConfigureAwait(false)).Config, desired).Errors);
             }
             foreach (var fe in fieldErrors)
             {
@@ -100,32 +130,77 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
             return ([], errors);
         }
 
-        var done = new List<ApplyOutcome>();
-        foreach (var (doc, kind, existing, desired) in plan)
+        // Allocation for every Service before any write: a clash refuses the whole apply with nothing written.
+        var allocated = new List<(string Key, long Revision)>[plan.Count];
+        ServiceAllocator? allocator = null;
+        for (int i = 0; i < plan.Count; i++)
         {
-            var view = new GenericView(desired);
-            string objName = $"{kind.Kind.ToLowerInvariant()}/{view.Name}";
-            try
+            allocated[i] = [];
+            var (doc, kind, _, desired) = plan[i];
+            if (kind != Kinds.Service)
             {
-                if (existing is null)
+                continue;
+            }
+            allocator = await AllocatorAsync(ct).ConfigureAwait(false);
+            var result = await allocator.AllocateAsync(desired, ct).ConfigureAwait(false);
+            allocated[i].AddRange(result.Created);
+            foreach (var fe in result.Errors)
+            {
+                errors.Add(new(Where(doc), $"service/{new GenericView(desired).Name}", fe.Path, fe.Message));
+            }
+        }
+        if (errors.Count > 0)
+        {
+            await allocator!.ReleaseCreatedAsync(allocated.SelectMany(a => a), CancellationToken.None).ConfigureAwait(false);
+            return ([], errors);
+        }
+
+        var done = new List<ApplyOutcome>();
+        int written = 0;
+        try
+        {
+            for (; written < plan.Count; written++)
+            {
+                var (doc, kind, existing, desired) = plan[written];
+                var view = new GenericView(desired);
+                string objName = $"{kind.Kind.ToLowerInvariant()}/{view.Name}";
+                try
                 {
-                    await client.CreateAsync(desired, ct).ConfigureAwait(false);
-                    done.Add(new(objName, "created"));
+                    if (existing is null)
+                    {
+                        await client.CreateAsync(desired, ct).ConfigureAwait(false);
+                        done.Add(new(objName, "created"));
+                    }
+                    else if (JsonNode.DeepEquals(Comparable(existing.Json), Comparable(desired)))
+                    {
+                        done.Add(new(objName, "unchanged"));
+                    }
+                    else
+                    {
+                        await client.UpdateAsync(existing, desired, ct).ConfigureAwait(false);
+                        done.Add(new(objName, "configured"));
+                        if (kind == Kinds.Service)
+                        {
+                            // What the update dropped (a type change, a removed port, ExternalName) is free again.
+                            var config = (await AllocatorAsync(ct).ConfigureAwait(false)).Config;
+                            var dropped = ServiceAllocationPlanner.Held(config, existing.Json).Except(ServiceAllocationPlanner.Held(config, desired));
+                            await (await AllocatorAsync(ct).ConfigureAwait(false)).ReleaseAsync(dropped, ServiceAllocator.OwnerOf(existing.Json, time.GetUtcNow()), ct).ConfigureAwait(false);
+                        }
+                    }
                 }
-                else if (JsonNode.DeepEquals(Comparable(existing.Json), Comparable(desired)))
+                catch (StoreException e) when (e is StoreConflictException or StoreNotFoundException)
                 {
-                    done.Add(new(objName, "unchanged"));
-                }
-                else
-                {
-                    await client.UpdateAsync(existing, desired, ct).ConfigureAwait(false);
-                    done.Add(new(objName, "configured"));
+                    errors.Add(new(Where(doc), objName, "metadata.resourceVersion", $"changed by someone else while applying ({e.Message}); apply again"));
+                    break;
                 }
             }
-            catch (StoreException e) when (e is StoreConflictException or StoreNotFoundException)
+        }
+        finally
+        {
+            // Objects not written (a lost race, a store error, cancellation) must not keep what was allocated for them.
+            if (written < plan.Count && allocator is not null)
             {
-                errors.Add(new(Where(doc), objName, "metadata.resourceVersion", $"changed by someone else while applying ({e.Message}); apply again"));
-                break;
+                await allocator.ReleaseCreatedAsync(allocated.Skip(written).SelectMany(a => a), CancellationToken.None).ConfigureAwait(false);
             }
         }
         return (done, errors);
@@ -133,6 +208,19 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
 
     public async Task<(IReadOnlyList<ApplyOutcome> Done, IReadOnlyList<AdmissionError> Errors)> DeleteAsync(IReadOnlyList<ManifestDocument> docs, CancellationToken ct = default)
     {
+        var r = await DeleteAsync(docs, new DeleteOptions(), ct).ConfigureAwait(false);
+        return (r.Done, r.Errors);
+    }
+
+    /// <summary>
+    /// Deletes what the manifests name. A Pod bound to a node is deleted gracefully (as the API server does):
+    /// it gets <c>metadata.deletionTimestamp</c> and <c>deletionGracePeriodSeconds</c> and its kubelet removes
+    /// it once torn down; <see cref="DeleteOptions.Force"/> or a grace period of 0 removes it at once, as does
+    /// having no node. A Service's allocations are released with it.
+    /// </summary>
+    public async Task<DeleteResult> DeleteAsync(IReadOnlyList<ManifestDocument> docs, DeleteOptions options, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
         var errors = new List<AdmissionError>();
         var targets = new List<(KindInfo Kind, string? Ns, string Name, string Where)>();
         foreach (var doc in docs)
@@ -154,9 +242,10 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
         }
         if (errors.Count > 0)
         {
-            return ([], errors);
+            return new DeleteResult([], errors, []);
         }
         var done = new List<ApplyOutcome>();
+        var terminating = new List<TerminatingPod>();
         var cascaded = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (kind, ns, name, where) in targets)
         {
@@ -176,24 +265,109 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
             }
             if (kind == Kinds.Namespace)
             {
-                // The namespace controller's job, done inline: everything in the namespace goes with it.
+                // The namespace controller's job, done inline: everything in the namespace goes with it
+                // (pods at once: there is no one left to wait for).
                 foreach (var k in Kinds.All.Where(k => k.Namespaced))
                 {
                     var (items, _) = await client.ListAsync(k, name, ct).ConfigureAwait(false);
                     foreach (var item in items)
                     {
-                        await DeleteIgnoringGoneAsync(item, ct).ConfigureAwait(false);
+                        await DeleteIgnoringGoneAsync(k, item, ct).ConfigureAwait(false);
                         cascaded.Add(item.Key);
                     }
                 }
             }
-            await DeleteIgnoringGoneAsync(existing, ct).ConfigureAwait(false);
+            if (kind == Kinds.Pod && !options.Force && await MarkTerminatingAsync(existing, options.GracePeriodSeconds, ct).ConfigureAwait(false) is { } pod)
+            {
+                terminating.Add(pod);
+                done.Add(new(objName, "deleted"));
+                continue;
+            }
+            await DeleteIgnoringGoneAsync(kind, existing, ct).ConfigureAwait(false);
             done.Add(new(objName, "deleted"));
         }
-        return (done, errors);
+        return new DeleteResult(done, errors, terminating);
     }
 
-    private async Task DeleteIgnoringGoneAsync(StoredObject obj, CancellationToken ct)
+    /// <summary>
+    /// Graceful deletion of a bound pod: sets deletionTimestamp and deletionGracePeriodSeconds (the flag, else
+    /// spec.terminationGracePeriodSeconds, else 30). Null when it should go at once instead (no node, grace 0).
+    /// A pod already terminating stays so (a shorter grace period shortens it, as the API server allows).
+    /// </summary>
+    private async Task<TerminatingPod?> MarkTerminatingAsync(StoredObject pod, int? gracePeriod, CancellationToken ct)
+    {
+        var view = new PodView(pod.Json);
+        if (string.IsNullOrEmpty(view.NodeName))
+        {
+            return null;
+        }
+        long grace = gracePeriod ?? (view.TerminationGracePeriodSeconds is long g and >= 0 ? g : 30);
+        if (grace == 0)
+        {
+            return null;
+        }
+        string now = Timestamps.Format(time.GetUtcNow());
+        long effective = grace;
+        bool exists = await client.UpdateLoopAsync(Kinds.Pod, view.Namespace, view.Name, o =>
+        {
+            if (o["metadata"] is not JsonObject meta)
+            {
+                return false;
+            }
+            if (meta["deletionTimestamp"] is not null)
+            {
+                long current = new PodView(o).DeletionGracePeriodSeconds ?? long.MaxValue;
+                if (grace >= current)
+                {
+                    effective = current;
+                    return false; // already terminating, no sooner: nothing to change
+                }
+            }
+            else
+            {
+                meta["deletionTimestamp"] = now;
+            }
+            meta["deletionGracePeriodSeconds"] = grace;
+            return true;
+        }, ct).ConfigureAwait(false);
+        if (!exists && await client.GetAsync(Kinds.Pod, view.Namespace, view.Name, ct).ConfigureAwait(false) is null)
+        {
+            return null; // gone meanwhile: the delete below finds nothing to do
+        }
+        return new TerminatingPod(view.Namespace ?? ObjectDefaults.DefaultNamespace, view.Name, view.Metadata.Uid ?? "", (int)Math.Min(effective, int.MaxValue));
+    }
+
+    /// <summary>
+    /// Waits until every pod in <paramref name="pods"/> is gone (or replaced by a new pod of the same name),
+    /// at most <paramref name="timeout"/>; returns those still there.
+    /// </summary>
+    public async Task<IReadOnlyList<TerminatingPod>> WaitGoneAsync(IReadOnlyList<TerminatingPod> pods, TimeSpan timeout, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(pods);
+        var left = pods.ToList();
+        var deadline = time.GetUtcNow() + timeout;
+        while (left.Count > 0)
+        {
+            var still = new List<TerminatingPod>();
+            foreach (var p in left)
+            {
+                var got = await client.GetAsync(Kinds.Pod, p.Namespace, p.Name, ct).ConfigureAwait(false);
+                if (got is not null && new GenericView(got.Json).Metadata.Uid == p.Uid)
+                {
+                    still.Add(p);
+                }
+            }
+            left = still;
+            if (left.Count == 0 || time.GetUtcNow() >= deadline)
+            {
+                break;
+            }
+            await Task.Delay(TimeSpan.FromMilliseconds(200), time, ct).ConfigureAwait(false);
+        }
+        return left;
+    }
+
+    private async Task DeleteIgnoringGoneAsync(KindInfo kind, StoredObject obj, CancellationToken ct)
     {
         try
         {
@@ -201,6 +375,12 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
         }
         catch (StoreNotFoundException)
         {
+            return;
+        }
+        if (kind == Kinds.Service)
+        {
+            var allocator = await AllocatorAsync(ct).ConfigureAwait(false);
+            await allocator.ReleaseAsync(ServiceAllocationPlanner.Held(allocator.Config, obj.Json), ServiceAllocator.OwnerOf(obj.Json, time.GetUtcNow()), ct).ConfigureAwait(false);
         }
     }
 
@@ -208,7 +388,11 @@ public sealed class Admission(ObjectClient client, TimeProvider time)
     private static JsonObject Comparable(JsonObject o)
     {
         var c = (JsonObject)o.DeepClone();
-        c.Remove("status");
+        if (Kinds.Find(c) != Kinds.Service)
+        {
+            // A Service's status.loadBalancer comes from the manifest (or the pool): a change to it is a change.
+            c.Remove("status");
+        }
         if (c["metadata"] is JsonObject m)
         {
             m.Remove("resourceVersion");

@@ -19,17 +19,53 @@ internal static class ObjectCommands
     private static IClusterStore OpenStore(ParseResult pr) =>
         StoreLocator.Open(pr.GetValue(StoreOption), pr.GetValue(LabOption));
 
-    public static Command Apply() => ManifestVerb("apply", "create or update objects from manifests (files, directories, - for stdin)",
-        (admission, docs, ct) => admission.ApplyAsync(docs, ct));
+    public static Command Apply() => ManifestVerb("apply", "create or update objects from manifests (files, directories, - for stdin)", [],
+        async (admission, docs, pr, ct) =>
+        {
+            var (done, errors) = await admission.ApplyAsync(docs, ct).ConfigureAwait(false);
+            return (done, errors, null);
+        });
 
-    public static Command Delete() => ManifestVerb("delete", "delete the objects named in manifests",
-        (admission, docs, ct) => admission.DeleteAsync(docs, ct));
+    public static Command Delete()
+    {
+        var grace = new Option<int?>("--grace-period") { Description = "seconds a bound pod gets to terminate (-1: the pod's own terminationGracePeriodSeconds; 0 with --force: at once)" };
+        var force = new Option<bool>("--force") { Description = "remove pods at once, without waiting for their kubelet" };
+        var wait = new Option<bool>("--wait") { Description = "wait until deleted pods are gone (default true)", DefaultValueFactory = _ => true };
+        return ManifestVerb("delete", "delete the objects named in manifests", [grace, force, wait], async (admission, docs, pr, ct) =>
+        {
+            int? g = pr.GetValue(grace);
+            if (g is < -1)
+            {
+                throw new UsageException($"--grace-period: {g} must be -1 or more");
+            }
+            var result = await admission.DeleteAsync(docs, new DeleteOptions(g is -1 ? null : g, pr.GetValue(force)), ct).ConfigureAwait(false);
+            Func<Task>? after = null;
+            if (pr.GetValue(wait) && result.Terminating.Count > 0)
+            {
+                after = async () =>
+                {
+                    // kubectl's --wait: until the kubelets have removed them, at most the longest grace period and 15 s more.
+                    var timeout = TimeSpan.FromSeconds(result.Terminating.Max(p => p.GracePeriodSeconds) + 15);
+                    var left = await admission.WaitGoneAsync(result.Terminating, timeout, ct).ConfigureAwait(false);
+                    foreach (var p in left)
+                    {
+                        await Console.Error.WriteLineAsync($"pod/{p.Name} (namespace {p.Namespace}) is still terminating after {timeout.TotalSeconds:0}s").ConfigureAwait(false);
+                    }
+                };
+            }
+            return (result.Done, result.Errors, after);
+        });
+    }
 
-    private static Command ManifestVerb(string verb, string description,
-        Func<Admission, IReadOnlyList<ManifestDocument>, CancellationToken, Task<(IReadOnlyList<ApplyOutcome>, IReadOnlyList<AdmissionError>)>> run)
+    private static Command ManifestVerb(string verb, string description, Option[] extra,
+        Func<Admission, IReadOnlyList<ManifestDocument>, ParseResult, CancellationToken, Task<(IReadOnlyList<ApplyOutcome>, IReadOnlyList<AdmissionError>, Func<Task>?)>> run)
     {
         var files = new Option<string[]>("-f", "--filename") { Description = "FILE, DIR or -", Required = true, AllowMultipleArgumentsPerToken = true };
         var cmd = new Command(verb, description) { files };
+        foreach (var o in extra)
+        {
+            cmd.Options.Add(o);
+        }
         cmd.SetAction(async (pr, ct) =>
         {
             var docs = new List<ManifestDocument>();
@@ -51,7 +87,7 @@ internal static class ObjectCommands
                 return 1;
             }
             await using var store = OpenStore(pr);
-            var (done, errors) = await run(new Admission(new ObjectClient(store), TimeProvider.System), docs, ct).ConfigureAwait(false);
+            var (done, errors, after) = await run(new Admission(new ObjectClient(store), TimeProvider.System), docs, pr, ct).ConfigureAwait(false);
             foreach (var d in done)
             {
                 Console.WriteLine(d);
@@ -59,6 +95,11 @@ internal static class ObjectCommands
             foreach (var e in errors)
             {
                 await Console.Error.WriteLineAsync("error: " + e).ConfigureAwait(false);
+            }
+            if (after is not null)
+            {
+                await Console.Out.FlushAsync(ct).ConfigureAwait(false);
+                await after().ConfigureAwait(false);
             }
             return errors.Count == 0 ? 0 : 1;
         });

@@ -72,7 +72,10 @@ public static class LabLifecycle
         await using (var labStore = LabEtcd.Open(state))
         {
             var client = new ObjectClient(labStore);
-            progress($"cluster store {state.Store}: namespaces and Node objects");
+            // Before any object: admission allocates ClusterIPs, NodePorts and LB IPs from these settings.
+            var network = config.ToClusterNetworkConfig();
+            await ClusterConfigStore.SaveAsync(labStore, network, ct).ConfigureAwait(false);
+            progress($"cluster store {state.Store}: network config ({ClusterNetworkConfigSummary(network)}), namespaces and Node objects");
             var admission = new Admission(client, TimeProvider.System);
             var docs = new List<ManifestDocument>();
             // Created when missing, never re-applied: a Node carries what its kubelet and trellisd
@@ -241,6 +244,10 @@ public static class LabLifecycle
         }
         progress("removed its state, logs and store");
     }
+
+    private static string ClusterNetworkConfigSummary(Trellis.Core.Cluster.ClusterNetworkConfig c) =>
+        $"services {string.Join(",", c.ServiceCidrs)}, node ports {c.NodePortMin}-{c.NodePortMax}, "
+        + (c.LoadBalancerPools.Count == 0 ? "no load-balancer pool" : $"load-balancer pool {string.Join(",", c.LoadBalancerPools)}");
 
     private static ManifestDocument Doc(JsonObject o) => new("lab up", 1, 1, null, o);
 

@@ -66,6 +66,64 @@ public sealed record LabConfig
 
     public IReadOnlyList<string> NodePortAddresses { get; init; } = [];
 
+    /// <summary>
+    /// loadBalancerPools from lab.yaml (null: not given). LoadBalancer Services get ingress IPs from these,
+    /// as MetalLB's IPAddressPool gives them; the addresses are on the underlay, so the "outside" reaches them.
+    /// </summary>
+    public IReadOnlyList<IPNetwork>? LoadBalancerPoolsSetting { get; init; }
+
+    /// <summary>
+    /// The pools in effect: the configured ones, else the top /28 of the underlay (172.30.0.240/28 by default)
+    /// when that holds no node, outside or etcd address — so a lab has LoadBalancer IPs out of the box.
+    /// </summary>
+    public IReadOnlyList<IPNetwork> LoadBalancerPools
+    {
+        get
+        {
+            if (LoadBalancerPoolsSetting is { } set)
+            {
+                return set;
+            }
+            if (Underlay.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork || Underlay.PrefixLength > 26)
+            {
+                return [];
+            }
+            var pool = new IPNetwork(IPAddressMath.Mask(IPAddressMath.LastAddress(Underlay), 28), 28);
+            return ReservedUnderlayAddresses().Any(a => pool.Contains(a.Ip)) ? [] : [pool];
+        }
+    }
+
+    /// <summary>Underlay addresses something else holds: the outside IP, the nodes, and the lab's etcd members when it runs them.</summary>
+    private IEnumerable<(IPAddress Ip, string What)> ReservedUnderlayAddresses()
+    {
+        yield return (OutsideIp, "outsideIP");
+        var nodes = Nodes;
+        for (int i = 0; i < nodes.Count; i++)
+        {
+            yield return (nodes[i].Ip, $"nodes[{i}] ({nodes[i].Name})");
+        }
+        if (Store == "etcd")
+        {
+            // LabEtcd.Plan puts the members right after the outside address: .2, .3, .4.
+            for (int i = 1; i <= 3; i++)
+            {
+                yield return (IPAddressMath.Add(Underlay.BaseAddress, 1 + i), $"etcd member {i}");
+            }
+        }
+    }
+
+    /// <summary>The cluster-wide settings admission and the controllers read from the store (written by `lab up`).</summary>
+    public Trellis.Core.Cluster.ClusterNetworkConfig ToClusterNetworkConfig() => new()
+    {
+        ClusterCidrs = [ClusterCidr],
+        ServiceCidrs = [ServiceCidr],
+        NodePortMin = NodePortMin,
+        NodePortMax = NodePortMax,
+        LoadBalancerPools = LoadBalancerPools,
+        DnsIp = DnsIp,
+        Domain = Domain,
+    };
+
     /// <summary>Explicit nodes from lab.yaml; when empty, <see cref="NodeCount"/> nodes are derived.</summary>
     public IReadOnlyList<LabNode> ExplicitNodes { get; init; } = [];
 
@@ -161,6 +219,30 @@ public sealed record LabConfig
         if (NodePortMin < 1 || NodePortMax > 65535 || NodePortMin > NodePortMax)
         {
             errors.Add($"nodePortRange: {NodePortMin}-{NodePortMax} is not a valid port range");
+        }
+        var pools = LoadBalancerPoolsSetting ?? [];
+        for (int i = 0; i < pools.Count; i++)
+        {
+            var pool = pools[i];
+            if (!Underlay.Contains(pool.BaseAddress) || pool.PrefixLength < Underlay.PrefixLength)
+            {
+                errors.Add($"loadBalancerPools[{i}]: {pool} is not inside the underlay {Underlay}");
+                continue;
+            }
+            foreach (var (ip, what) in ReservedUnderlayAddresses())
+            {
+                if (pool.Contains(ip))
+                {
+                    errors.Add($"loadBalancerPools[{i}]: {pool} contains {ip}, the address of {what}");
+                }
+            }
+            for (int j = 0; j < i; j++)
+            {
+                if (pools[j].Contains(pool.BaseAddress) || pool.Contains(pools[j].BaseAddress))
+                {
+                    errors.Add($"loadBalancerPools[{i}]: {pool} overlaps loadBalancerPools[{j}] ({pools[j]})");
+                }
+            }
         }
         if (UnderlayMtu is < 1280 or > 9000)
         {

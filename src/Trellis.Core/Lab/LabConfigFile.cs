@@ -27,6 +27,7 @@ namespace Trellis.Core.Lab;
 /// vxlanPort: 8472
 /// underlayMTU: 1500
 /// proxy: {masqueradeAll: false, nodePortAddresses: [172.30.0.0/24]}
+/// loadBalancerPools: [172.30.0.240/28]   # LoadBalancer ingress IPs (MetalLB-style); [] for none; default: the underlay's top /28
 /// </code>
 /// Unknown keys are errors (a typo must not silently give a default), each naming the field.
 /// </summary>
@@ -38,7 +39,7 @@ public static class LabConfigFile
     private static readonly HashSet<string> s_known =
     [
         "apiVersion", "kind", "name", "nodes", "backend", "underlay", "outsideIP", "clusterCIDR", "nodeSubnetLength",
-        "serviceCIDR", "dnsIP", "domain", "nodePortRange", "vni", "vxlanPort", "underlayMTU", "proxy", "demo", "directRouting",
+        "serviceCIDR", "dnsIP", "domain", "nodePortRange", "vni", "vxlanPort", "underlayMTU", "proxy", "demo", "directRouting", "loadBalancerPools",
     ];
 
     public static (LabConfig Config, IReadOnlyList<string> Errors) Parse(string yaml, string source, LabConfig defaults)
@@ -102,6 +103,36 @@ public static class LabConfigFile
             {
                 errors.Add($"{source}: nodePortRange: '{range}' is not MIN-MAX");
             }
+        }
+        switch (o["loadBalancerPools"])
+        {
+            case null:
+                break;
+            case JsonArray poolList:
+                var pools = new List<IPNetwork>();
+                for (int i = 0; i < poolList.Count; i++)
+                {
+                    string path = $"loadBalancerPools[{i}]";
+                    string? text = poolList[i] is JsonValue pv && pv.GetValueKind() == JsonValueKind.String ? pv.GetValue<string>() : null;
+                    if (text is null)
+                    {
+                        errors.Add($"{source}: {path}: must be a CIDR string");
+                    }
+                    else if (IPNetwork.TryParse(text, out var pool) && text.StartsWith(pool.BaseAddress.ToString() + "/", StringComparison.Ordinal)
+                        && pool.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork)
+                    {
+                        pools.Add(pool);
+                    }
+                    else
+                    {
+                        errors.Add($"{source}: {path}: '{text}' is not an IPv4 network in CIDR notation (host bits must be zero)");
+                    }
+                }
+                c = c with { LoadBalancerPoolsSetting = pools };
+                break;
+            default:
+                errors.Add($"{source}: loadBalancerPools: must be a list of CIDRs");
+                break;
         }
         switch (o["nodes"])
         {

@@ -11,7 +11,7 @@ public static class Kinds
     public static readonly KindInfo Node = new("v1", "Node", "nodes", "node", false, ["no"]);
     public static readonly KindInfo Pod = new("v1", "Pod", "pods", "pod", true, ["po"]);
     public static readonly KindInfo Service = new("v1", "Service", "services", "service", true, ["svc"]);
-    public static readonly KindInfo EndpointSlice = new("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", "endpointslice", true, []);
+    public static readonly KindInfo EndpointSlice = new("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", "endpointslice", true, ["eps"]);
     public static readonly KindInfo NetworkPolicy = new("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", "networkpolicy", true, ["netpol"]);
 
     public static ImmutableArray<KindInfo> All { get; } = [Namespace, Node, Pod, Service, EndpointSlice, NetworkPolicy];

@@ -352,6 +352,12 @@ public static class ObjectDefaults
             {
                 status = new JsonObject { ["loadBalancer"] = new JsonObject { ["ingress"] = ingress.DeepClone() } };
             }
+            else if (previous is not null && previous.Obj("spec").Str("type") == "LoadBalancer" && obj.Obj("spec").Str("type") == "LoadBalancer"
+                && previous.Obj("status").Obj("loadBalancer")?.Get("ingress") is JsonArray { Count: > 0 } kept)
+            {
+                // An address from the pool (or an earlier manifest) stays across re-applies that do not mention status.
+                status = new JsonObject { ["loadBalancer"] = new JsonObject { ["ingress"] = kept.DeepClone() } };
+            }
         }
         else if (previous is not null)
         {

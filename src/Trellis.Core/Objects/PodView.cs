@@ -49,6 +49,12 @@ public sealed class PodView(JsonObject json) : ObjectView(json)
     public bool IsReady => Conditions.Any(c => c.Type == "Ready" && c.IsTrue);
 
     public bool IsTerminating => Metadata.DeletionTimestamp is not null;
+
+    /// <summary>spec.terminationGracePeriodSeconds; null when absent (the API server's default is 30).</summary>
+    public long? TerminationGracePeriodSeconds => Spec.Int("terminationGracePeriodSeconds");
+
+    /// <summary>metadata.deletionGracePeriodSeconds, set with deletionTimestamp by a graceful delete.</summary>
+    public long? DeletionGracePeriodSeconds => Json.Obj("metadata").Int("deletionGracePeriodSeconds");
 }
 
 public sealed class ContainerView(JsonObject json)

@@ -46,7 +46,8 @@ public static class TablePrinter
             ? ["NAME", "STATUS", "ROLES", "AGE", "VERSION", "INTERNAL-IP", "EXTERNAL-IP", "OS-IMAGE", "KERNEL-VERSION", "CONTAINER-RUNTIME", "POD-CIDR"]
             : ["NAME", "STATUS", "ROLES", "AGE", "VERSION"],
         "Namespace" => ["NAME", "STATUS", "AGE"],
-        "EndpointSlice" => ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"],
+        // Trellis adds, with -o wide, every endpoint with its true conditions and its node: 10.244.1.5(ready+serving)@node-1.
+        "EndpointSlice" => wide ? ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE", "CONDITIONS"] : ["NAME", "ADDRESSTYPE", "PORTS", "ENDPOINTS", "AGE"],
         "NetworkPolicy" => ["NAME", "POD-SELECTOR", "AGE"],
         _ => ["NAME", "AGE"],
     };
@@ -82,7 +83,8 @@ public static class TablePrinter
                 return [view.Name, obj.Obj("status").Str("phase") ?? "", age];
             case "EndpointSlice":
                 var slice = new EndpointSliceView(obj);
-                return [slice.Name, slice.AddressType, SlicePorts(slice), SliceEndpoints(slice), age];
+                string[] sliceRow = [slice.Name, slice.AddressType, SlicePorts(slice), SliceEndpoints(slice), age];
+                return wide ? [.. sliceRow, SliceConditions(slice)] : sliceRow;
             case "NetworkPolicy":
                 var np = new NetworkPolicyView(obj);
                 string selector = np.PodSelector.ToString();
@@ -258,6 +260,32 @@ public static class TablePrinter
     }
 
     private static string SliceEndpoints(EndpointSliceView slice) => ListWithMore(slice.Endpoints.SelectMany(e => e.Addresses).ToList());
+
+    private static string SliceConditions(EndpointSliceView slice)
+    {
+        var parts = new List<string>();
+        foreach (var e in slice.Endpoints)
+        {
+            var flags = new List<string>();
+            // Absent ready means unknown, which consumers treat as ready; absent serving follows ready.
+            bool ready = e.Ready ?? true;
+            if (ready)
+            {
+                flags.Add("ready");
+            }
+            if (e.Serving ?? ready)
+            {
+                flags.Add("serving");
+            }
+            if (e.Terminating ?? false)
+            {
+                flags.Add("terminating");
+            }
+            string text = $"{string.Join(",", e.Addresses)}({(flags.Count == 0 ? "-" : string.Join("+", flags))})";
+            parts.Add(e.NodeName is { Length: > 0 } node ? text + "@" + node : text);
+        }
+        return parts.Count == 0 ? "<none>" : string.Join(";", parts);
+    }
 
     // listWithMoreString: the first three, then "+ N more...".
     private static string ListWithMore(List<string> items)

@@ -173,7 +173,11 @@ public class AdmissionTests
         var stored = ObjectDefaults.ForCreate(lb, "u", s_t0);
         Assert.Equal("""{"loadBalancer":{"ingress":[{"ip":"172.30.0.200","ipMode":"VIP"}]}}""", stored["status"]!.ToJsonString());
         lb.Remove("status");
-        Assert.Null(ObjectDefaults.ForUpdate(stored, lb)["status"]);
+        // A re-apply that does not mention status keeps the ingress (an address from the pool must not be lost)…
+        Assert.Equal(stored["status"]!.ToJsonString(), ObjectDefaults.ForUpdate(stored, lb)["status"]!.ToJsonString());
+        // …until the Service stops being a LoadBalancer.
+        var clusterIP = Parse("apiVersion: v1\nkind: Service\nmetadata: {name: lb}\nspec: {type: ClusterIP, ports: [{port: 80}]}\n");
+        Assert.Null(ObjectDefaults.ForUpdate(stored, clusterIP)["status"]);
 
         var ns = Create("apiVersion: v1\nkind: Namespace\nmetadata: {name: demo}\nstatus: {phase: Terminating}\n");
         Assert.Equal("Active", new NamespaceView(ns).Phase);

@@ -24,6 +24,7 @@ public class KindsTests
     [InlineData("NetworkPolicy", "NetworkPolicy")]
     [InlineData("endpointslices", "EndpointSlice")]
     [InlineData("endpointslice", "EndpointSlice")]
+    [InlineData("eps", "EndpointSlice")]
     [InlineData("endpointslices.discovery.k8s.io", "EndpointSlice")]
     [InlineData("endpointslices.v1.discovery.k8s.io", "EndpointSlice")]
     public void Cli_names_resolve_as_kubectl_resolves_them(string name, string kind)
@@ -65,7 +66,7 @@ public class KindsTests
     public void Registry_describes_each_kind()
     {
         Assert.Equal(6, Kinds.All.Length);
-        Assert.Equal(["ns", "no", "po", "svc", "netpol"], Kinds.All.SelectMany(k => k.ShortNames));
+        Assert.Equal(["ns", "no", "po", "svc", "eps", "netpol"], Kinds.All.SelectMany(k => k.ShortNames));
         Assert.All(Kinds.All, k => Assert.Same(k, Kinds.Find(k.ApiVersion, k.Kind)));
         Assert.Equal(["Pod", "Service", "EndpointSlice", "NetworkPolicy"], Kinds.All.Where(k => k.Namespaced).Select(k => k.Kind));
         Assert.Equal("discovery.k8s.io", Kinds.EndpointSlice.Group);
