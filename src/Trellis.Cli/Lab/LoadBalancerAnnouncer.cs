@@ -9,7 +9,7 @@ namespace Trellis.Cli.Lab;
 /// <summary>
 /// MetalLB's speaker for the lab, layer-3 style (the lab has no L2 speaker): the controller process
 /// runs inside the underlay netns — the lab's "outside" router — so installing
-/// <c>LBIP/32 via NODE-IP proto 202</c> there is what a BGP announcement achieves on a real network:
+/// <c>LBIP/32 via NODE-IP proto 202</c> (ECMP over every eligible node) there is what a BGP announcement achieves on a real network:
 /// traffic from outside reaches a node, whose proxy takes it to a backend. The routes come from
 /// <see cref="LoadBalancerRoutes"/> (Ready nodes for Cluster, nodes with a ready endpoint for Local).
 /// Only routes of protocol <see cref="LoadBalancerRoutes.RouteProtocol"/> are listed, changed or
@@ -42,41 +42,50 @@ public sealed class LoadBalancerAnnouncer(EndpointSliceController source, TextWr
         }
     }
 
-    /// <summary>Makes the protocol-202 routes of the main table equal <paramref name="desired"/>; returns the changes made.</summary>
+    /// <summary>
+    /// Makes the protocol-202 routes of the main table equal <paramref name="desired"/>: one next hop
+    /// is a plain gateway route, several an ECMP route (the kernel hashes flows across the nodes, as a
+    /// router does with several BGP paths). Returns the changes made.
+    /// </summary>
     public static IReadOnlyList<string> Sync(RtNetlink nl, IReadOnlyList<LoadBalancerRoute> desired)
     {
         ArgumentNullException.ThrowIfNull(nl);
         ArgumentNullException.ThrowIfNull(desired);
         var changes = new List<string>();
-        var want = desired.ToDictionary(r => new IPNetwork(r.Destination, 32), r => r.NextHops[0]);
+        var want = desired.ToDictionary(r => new IPNetwork(r.Destination, 32), r => r.NextHops);
         var have = nl.RouteList(AddressFamily.InterNetwork).Where(r => r.Protocol == LoadBalancerRoutes.RouteProtocol).ToList();
         foreach (var r in have)
         {
-            if (r.Destination is { } dst && want.TryGetValue(dst, out var gw) && gw.Equals(r.Gateway))
+            if (r.Destination is not { } dst || !want.TryGetValue(dst, out var hops))
             {
-                want.Remove(dst);
+                try
+                {
+                    nl.RouteDel(r);
+                    changes.Add($"withdrew {r}");
+                }
+                catch (NetlinkException e) when (e.IsNotFound)
+                {
+                    // Gone already.
+                }
                 continue;
             }
-            if (r.Destination is { } d && want.ContainsKey(d))
+            if (Gateways(r).SetEquals(hops))
             {
-                continue; // replaced below
-            }
-            try
-            {
-                nl.RouteDel(r);
-                changes.Add($"del {r.Destination} via {r.Gateway}");
-            }
-            catch (NetlinkException e) when (e.IsNotFound)
-            {
-                // Gone already.
+                want.Remove(dst);
             }
         }
-        foreach (var (dst, gw) in want)
+        foreach (var (dst, hops) in want)
         {
-            nl.RouteReplace(new Route { Destination = dst, Gateway = gw, Protocol = LoadBalancerRoutes.RouteProtocol });
-            changes.Add($"replace {dst} via {gw}");
+            var route = hops.Count == 1
+                ? new Route { Destination = dst, Gateway = hops[0], Protocol = LoadBalancerRoutes.RouteProtocol }
+                : new Route { Destination = dst, MultiPath = [.. hops.Select(h => new NextHop(h))], Protocol = LoadBalancerRoutes.RouteProtocol };
+            nl.RouteReplace(route);
+            changes.Add($"announced {route}");
         }
         return changes;
+
+        static HashSet<IPAddress> Gateways(Route r) =>
+            r.MultiPath is { Count: > 0 } mp ? mp.Select(h => h.Gateway).OfType<IPAddress>().ToHashSet() : r.Gateway is { } g ? [g] : [];
     }
 
     private void Log(string message) =>
