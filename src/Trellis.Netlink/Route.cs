@@ -42,7 +42,11 @@ public static class RouteTables
     public const int Local = 255;
 }
 
-/// <summary>A route as RTM_NEWROUTE describes it (<c>ip route</c>). Multipath routes are not modelled.</summary>
+/// <summary>One next hop of a multipath route (<c>nexthop via GW dev IF weight W</c>).</summary>
+/// <param name="Weight">1…256 (rtnh_hops + 1).</param>
+public sealed record NextHop(IPAddress? Gateway, int? OutIndex = null, int Weight = 1, bool OnLink = false);
+
+/// <summary>A route as RTM_NEWROUTE describes it (<c>ip route</c>), single-path or ECMP (<see cref="MultiPath"/>).</summary>
 public sealed record Route
 {
     /// <summary>null = default route.</summary>
@@ -78,6 +82,13 @@ public sealed record Route
     public byte Type { get; init; } = RouteTypes.Unicast;
 
     /// <summary>
+    /// RTA_MULTIPATH: the next hops of an ECMP route (<c>ip route add D nexthop via A nexthop via B</c>);
+    /// null for a single-path route. Set either this or <see cref="Gateway"/>/<see cref="OutIndex"/>.
+    /// The kernel reports a multipath route with one next hop left as a single-path route.
+    /// </summary>
+    public IReadOnlyList<NextHop>? MultiPath { get; init; }
+
+    /// <summary>
     /// The address family, needed only when neither destination, gateway nor source says it
     /// (e.g. <c>ip -6 route add default dev eth0</c>).
     /// </summary>
@@ -89,6 +100,7 @@ public sealed record Route
         ?? Destination?.BaseAddress.AddressFamily
         ?? Gateway?.AddressFamily
         ?? PreferredSource?.AddressFamily
+        ?? MultiPath?.FirstOrDefault(h => h.Gateway is not null)?.Gateway?.AddressFamily
         ?? throw new ArgumentException("route has no destination, gateway or source to take an address family from; set Family");
 
     /// <summary><c>ip route</c> style: "10.1.0.0/16 via 10.0.0.2 dev 3 proto 4 metric 50 table 100".</summary>
@@ -119,6 +131,22 @@ public sealed record Route
         if (Table != RouteTables.Main)
         {
             text.Append(" table ").Append(Table);
+        }
+        foreach (var hop in MultiPath ?? [])
+        {
+            text.Append(" nexthop");
+            if (hop.Gateway is not null)
+            {
+                text.Append(" via ").Append(hop.Gateway);
+            }
+            if (hop.OutIndex is int dev)
+            {
+                text.Append(" dev ").Append(dev);
+            }
+            if (hop.Weight != 1)
+            {
+                text.Append(" weight ").Append(hop.Weight);
+            }
         }
         return text.ToString();
     }

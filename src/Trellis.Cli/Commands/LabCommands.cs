@@ -22,10 +22,16 @@ internal static class LabCommands
         lab.Subcommands.Add(Status());
         lab.Subcommands.Add(Daemon("supervise", "(internal) run the lab's daemons with restarts", (state, node, ct) =>
             new Supervisor(state, BinDir, Console.Out).RunAsync(ct)));
-        lab.Subcommands.Add(Daemon("controller", "(internal) the lab's scheduler", async (state, node, ct) =>
+        lab.Subcommands.Add(Daemon("controller", "(internal) the lab's scheduler, EndpointSlice controller and LoadBalancer announcer", async (state, node, ct) =>
         {
             await using var store = ClusterStore.Open(state.Store);
-            await new Scheduler(new ObjectClient(store), Console.Out).RunAsync(ct).ConfigureAwait(false);
+            var client = new ObjectClient(store);
+            using var endpoints = new EndpointSliceController(client, Console.Out);
+            // As kube-controller-manager runs its controllers: side by side, one failing does not stop the others.
+            await Task.WhenAll(
+                KeepRunningAsync("scheduler", () => new Scheduler(client, Console.Out).RunAsync(ct), ct),
+                KeepRunningAsync("endpointslice", () => endpoints.RunAsync(ct), ct),
+                KeepRunningAsync("lb-announcer", () => new LoadBalancerAnnouncer(endpoints, Console.Out).RunAsync(ct), ct)).ConfigureAwait(false);
             return 0;
         }));
         lab.Subcommands.Add(Daemon("kubelet", "(internal) the lab's kubelet for one node", async (state, node, ct) =>
@@ -36,6 +42,32 @@ internal static class LabCommands
             return 0;
         }, withNode: true));
         return lab;
+    }
+
+    /// <summary>Runs one controller loop, restarting it after an unexpected failure (logged) until cancellation.</summary>
+    private static async Task KeepRunningAsync(string name, Func<Task> run, CancellationToken ct)
+    {
+        var backoff = TimeSpan.FromMilliseconds(500);
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Run(run, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+#pragma warning disable CA1031 // a controller's bug must not take its siblings down; it is logged and restarted
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                Console.Out.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} {name}: failed: {e}; restarting in {backoff.TotalSeconds:0.0}s");
+                await Task.Delay(backoff, ct).ConfigureAwait(false);
+                backoff = TimeSpan.FromTicks(Math.Min(backoff.Ticks * 2, TimeSpan.FromSeconds(10).Ticks));
+            }
+        }
     }
 
     public static string BinDir => Path.GetDirectoryName(Environment.ProcessPath)!;

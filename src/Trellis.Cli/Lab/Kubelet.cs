@@ -39,7 +39,15 @@ public sealed class Kubelet
     // periodic sync reads nothing from the store and writes only when something changed.
     private readonly Dictionary<string, PodView> _views = [];
     private readonly Dictionary<string, bool> _writtenReady = [];
+    // Pods being stopped gracefully (deletionTimestamp set): their containers' stop runs in the
+    // background; the periodic sync finishes the teardown once it is done.
+    private readonly Dictionary<string, Termination> _terminating = [];
     private readonly TextWriter _log;
+
+    private sealed record Termination(Task Stopped, CancellationTokenSource Force, DateTimeOffset Started);
+
+    /// <summary>The grace period when the pod names none (spec.terminationGracePeriodSeconds' default).</summary>
+    public const int DefaultGracePeriodSeconds = 30;
 
     public Kubelet(LabState lab, LabStateNode node, ObjectClient client, string binDir, TextWriter log)
     {
@@ -83,7 +91,15 @@ public sealed class Kubelet
                 }
                 foreach (var p in mine)
                 {
-                    await EnsureAsync(new PodView(p.Json), ct).ConfigureAwait(false);
+                    var view = new PodView(p.Json);
+                    if (view.IsTerminating)
+                    {
+                        await BeginTerminationAsync(view, ct).ConfigureAwait(false);
+                    }
+                    else
+                    {
+                        await EnsureAsync(view, ct).ConfigureAwait(false);
+                    }
                 }
                 await WatchLoopAsync(rev, ct).ConfigureAwait(false);
             }
@@ -122,12 +138,24 @@ public sealed class Kubelet
                     next = null;
                     var pod = new PodView(e.Stored.Json);
                     string uid = pod.Metadata.Uid ?? "";
-                    if (e.Type == WatchEventType.Delete || pod.IsTerminating)
+                    if (e.Type == WatchEventType.Delete)
                     {
                         _retry.Remove(uid);
-                        if (_pods.TryGetValue(uid, out var rec))
+                        if (_terminating.TryGetValue(uid, out var t))
+                        {
+                            // Force-deleted while stopping gracefully: no more grace.
+                            await t.Force.CancelAsync().ConfigureAwait(false);
+                        }
+                        else if (_pods.TryGetValue(uid, out var rec))
                         {
                             await TeardownAsync(rec, ct).ConfigureAwait(false);
+                        }
+                    }
+                    else if (pod.IsTerminating)
+                    {
+                        if (pod.NodeName == _node.Name)
+                        {
+                            await BeginTerminationAsync(pod, ct).ConfigureAwait(false);
                         }
                     }
                     else if (pod.NodeName == _node.Name)
@@ -308,9 +336,117 @@ public sealed class Kubelet
         File.WriteAllText(Path.Combine(dir, "resolv.conf"), string.Join('\n', lines) + "\n");
     }
 
+    /// <summary>
+    /// Graceful deletion, as the kubelet's killPod: SIGTERM to every container (its process group),
+    /// SIGKILL to what is left when the grace period (metadata.deletionGracePeriodSeconds, else
+    /// spec.terminationGracePeriodSeconds, else 30 s) ends; then CNI DEL and the netns go, and the
+    /// Pod object is deleted (compare-and-swap on its uid), which is what ends a graceful delete.
+    /// The stop runs in the background so other pods are served meanwhile.
+    /// </summary>
+    private async Task BeginTerminationAsync(PodView pod, CancellationToken ct)
+    {
+        string uid = pod.Metadata.Uid ?? "";
+        if (uid.Length == 0 || _terminating.ContainsKey(uid))
+        {
+            return;
+        }
+        _retry.Remove(uid);
+        if (!_pods.TryGetValue(uid, out var rec))
+        {
+            // Never started here (or already torn down): nothing to stop, the object can go.
+            await DeletePodObjectAsync(pod.Namespace ?? "default", pod.Name, uid, ct).ConfigureAwait(false);
+            return;
+        }
+        _views[uid] = pod;
+        long grace = pod.Json["metadata"]?["deletionGracePeriodSeconds"] is JsonValue g && g.TryGetValue(out long gl) ? gl
+            : pod.Json["spec"]?["terminationGracePeriodSeconds"] is JsonValue s && s.TryGetValue(out long sl) ? sl
+            : DefaultGracePeriodSeconds;
+        // The grace runs from when this kubelet saw the deletion (whole-second timestamps, and
+        // deletionTimestamp's meaning differs between "requested at" and "due at"); a kubelet
+        // restarted meanwhile gives the pod its grace again, which errs on the side of the pod.
+        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(Math.Clamp(grace, 0, 24 * 3600));
+        var force = new CancellationTokenSource();
+        var containers = rec.Containers;
+        var stopped = Task.Run(() => StopGracefullyAsync(containers, deadline, force.Token), CancellationToken.None);
+        _terminating[uid] = new Termination(stopped, force, DateTimeOffset.UtcNow);
+        Log($"stopping {pod} (grace {grace}s)");
+    }
+
+    private static async Task StopGracefullyAsync(IReadOnlyList<ProcRecord> containers, DateTimeOffset deadline, CancellationToken force)
+    {
+        foreach (var p in containers)
+        {
+            Procs.SignalGroup(p, 15);
+        }
+        while (containers.Any(Procs.IsAlive) && DateTimeOffset.UtcNow < deadline && !force.IsCancellationRequested)
+        {
+            try
+            {
+                await Task.Delay(20, force).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+                break;
+            }
+        }
+        foreach (var p in containers)
+        {
+            Procs.SignalGroup(p, 9);
+        }
+        for (var until = DateTimeOffset.UtcNow.AddSeconds(2); containers.Any(Procs.IsAlive) && DateTimeOffset.UtcNow < until;)
+        {
+            await Task.Delay(10, CancellationToken.None).ConfigureAwait(false);
+        }
+    }
+
+    private async Task FinishTerminationAsync(string uid, Termination t, CancellationToken ct)
+    {
+        _terminating.Remove(uid);
+        t.Force.Dispose();
+        if (!_pods.TryGetValue(uid, out var rec))
+        {
+            return;
+        }
+        await TeardownAsync(rec, ct).ConfigureAwait(false);
+        await DeletePodObjectAsync(rec.Namespace, rec.Name, uid, ct).ConfigureAwait(false);
+        Log(string.Create(CultureInfo.InvariantCulture, $"{rec.Namespace}/{rec.Name} terminated after {(DateTimeOffset.UtcNow - t.Started).TotalSeconds:0.0}s"));
+    }
+
+    /// <summary>Deletes the Pod object if it is still the one with <paramref name="uid"/> (a new pod of the same name is left alone).</summary>
+    private async Task DeletePodObjectAsync(string ns, string name, string uid, CancellationToken ct)
+    {
+        for (int attempt = 0; attempt < 20; attempt++)
+        {
+            var current = await _client.GetAsync(Kinds.Pod, ns, name, ct).ConfigureAwait(false);
+            if (current is null || new PodView(current.Json).Metadata.Uid != uid)
+            {
+                return;
+            }
+            try
+            {
+                await _client.DeleteAsync(current, ct).ConfigureAwait(false);
+                return;
+            }
+            catch (StoreConflictException)
+            {
+                // Written meanwhile (a status update): read again.
+            }
+            catch (StoreNotFoundException)
+            {
+                return;
+            }
+        }
+    }
+
     private async Task TeardownAsync(PodRecord rec, CancellationToken ct)
     {
-        await Task.WhenAll(rec.Containers.Select(p => Task.Run(() => Procs.Stop(p, TimeSpan.FromSeconds(2)), ct))).ConfigureAwait(false);
+        if (_terminating.Remove(rec.Uid, out var t))
+        {
+            await t.Force.CancelAsync().ConfigureAwait(false);
+            t.Force.Dispose();
+        }
+        // The whole process group of each container, so a shell's children do not outlive the pod.
+        await StopGracefullyAsync(rec.Containers, DateTimeOffset.UtcNow.AddSeconds(2), CancellationToken.None).ConfigureAwait(false);
         foreach (var p in rec.Containers)
         {
             Procs.TryReap(p.Pid);
@@ -334,6 +470,10 @@ public sealed class Kubelet
     /// <summary>Readiness (processes up, declared ports listening) and restarts of exited containers.</summary>
     private async Task SyncStatusAsync(CancellationToken ct)
     {
+        foreach (var (uid, t) in _terminating.Where(kv => kv.Value.Stopped.IsCompleted).ToList())
+        {
+            await FinishTerminationAsync(uid, t, ct).ConfigureAwait(false);
+        }
         foreach (var (uid, (notBefore, _)) in _retry.ToList())
         {
             if (DateTimeOffset.UtcNow < notBefore)
@@ -367,7 +507,9 @@ public sealed class Kubelet
                 }
                 _views[rec.Uid] = pod = new PodView(current.Json);
             }
-            var record = RestartExited(pod, rec);
+            // A terminating pod's containers are not restarted; its readiness keeps following them
+            // (as the kubelet's probes keep running), so its endpoint stays "serving" until they stop.
+            var record = _terminating.ContainsKey(rec.Uid) ? rec : RestartExited(pod, rec);
             bool ready = IsReady(pod, record);
             if (_writtenReady.TryGetValue(rec.Uid, out bool written) && written == ready)
             {

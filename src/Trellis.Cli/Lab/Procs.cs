@@ -69,6 +69,20 @@ public static partial class Procs
         }
     }
 
+    /// <summary>
+    /// Sends a signal to the process group the recorded process leads (it was started with setsid), so
+    /// a container's children — `sh -c "…; sleep 1000"` — get it too, as a container's PID namespace
+    /// would see to. Only while the leader is still the recorded process: its PID cannot be recycled
+    /// before it is reaped, so the group id still means our group.
+    /// </summary>
+    public static void SignalGroup(ProcRecord p, int signal)
+    {
+        if (IsAlive(p))
+        {
+            Native.Kill(-p.Pid, signal);
+        }
+    }
+
     /// <summary>Sends a signal, only if the PID is still the recorded process.</summary>
     public static void Signal(ProcRecord p, int signal)
     {

@@ -17,6 +17,7 @@ internal static class RouteCodec
         }
         IPAddress? destination = null, gateway = null, source = null;
         int? oif = null, priority = null, mtu = null;
+        List<NextHop>? multipath = null;
         int table = header.Table;
         var reader = new AttributeReader(attributes);
         while (reader.TryRead(out var attribute))
@@ -30,6 +31,7 @@ internal static class RouteCodec
                 case Rta.RTA_PRIORITY: priority = (int)attribute.GetU32(); break;
                 // rtm_table is 8 bits; RTA_TABLE carries ids above 255.
                 case Rta.RTA_TABLE: table = (int)attribute.GetU32(); break;
+                case Rta.RTA_MULTIPATH: multipath = DecodeMultiPath(attribute.Value); break;
                 case Rta.RTA_METRICS:
                     var metrics = attribute.Nested;
                     while (metrics.TryRead(out var metric))
@@ -73,7 +75,37 @@ internal static class RouteCodec
             Mtu = mtu,
             Type = header.Type,
             Family = family,
+            MultiPath = multipath,
         };
+    }
+
+    /// <summary>RTA_MULTIPATH: struct rtnexthop { u16 len; u8 flags; u8 hops; s32 ifindex; } each followed by its attributes.</summary>
+    private static List<NextHop> DecodeMultiPath(ReadOnlySpan<byte> value)
+    {
+        var hops = new List<NextHop>();
+        while (value.Length >= 8)
+        {
+            int length = System.Buffers.Binary.BinaryPrimitives.ReadUInt16LittleEndian(value);
+            if (length < 8 || length > value.Length)
+            {
+                throw NetlinkException.Malformed($"rtnexthop of length {length} in {value.Length} bytes");
+            }
+            byte flags = value[2];
+            int weight = value[3] + 1;
+            int ifindex = System.Buffers.Binary.BinaryPrimitives.ReadInt32LittleEndian(value.Slice(4));
+            IPAddress? gateway = null;
+            var reader = new AttributeReader(value.Slice(8, length - 8));
+            while (reader.TryRead(out var attribute))
+            {
+                if (attribute.Type == Rta.RTA_GATEWAY)
+                {
+                    gateway = attribute.GetAddress();
+                }
+            }
+            hops.Add(new NextHop(gateway, ifindex == 0 ? null : ifindex, weight, (flags & Rta.RTNH_F_ONLINK) != 0));
+            value = value.Slice(Math.Min(value.Length, Headers.Align(length)));
+        }
+        return hops;
     }
 
     /// <summary>
@@ -128,6 +160,32 @@ internal static class RouteCodec
         if (route.Priority is int priority)
         {
             writer.WriteU32(Rta.RTA_PRIORITY, (uint)priority);
+        }
+        if (route.MultiPath is { Count: > 0 } hops)
+        {
+            if (route.Gateway is not null || route.OutIndex is not null)
+            {
+                throw new ArgumentException($"route '{route}': set either a gateway/device or multipath next hops, not both", nameof(route));
+            }
+            int multipath = writer.BeginNested(Rta.RTA_MULTIPATH);
+            foreach (var hop in hops)
+            {
+                if (hop.Weight is < 1 or > 256)
+                {
+                    throw new ArgumentException($"route '{route}': next hop weight {hop.Weight} is not within 1…256", nameof(route));
+                }
+                if (hop.Gateway is { } hg && hg.AddressFamily != family)
+                {
+                    throw new ArgumentException($"route '{route}' mixes address families", nameof(route));
+                }
+                int nh = writer.BeginNextHop(hop.OnLink ? (byte)Rta.RTNH_F_ONLINK : (byte)0, (byte)(hop.Weight - 1), hop.OutIndex ?? 0);
+                if (hop.Gateway is { } hopGateway)
+                {
+                    writer.WriteAddress(Rta.RTA_GATEWAY, hopGateway);
+                }
+                writer.EndNested(nh);
+            }
+            writer.EndNested(multipath);
         }
         if (route.Mtu is int mtu && !forDelete)
         {

@@ -162,6 +162,7 @@ internal static class Rta
     public const ushort RTA_PRIORITY = 6;
     public const ushort RTA_PREFSRC = 7;
     public const ushort RTA_METRICS = 8;
+    public const ushort RTA_MULTIPATH = 9;
     public const ushort RTA_TABLE = 15;
 
     public const ushort RTAX_MTU = 2;

@@ -117,6 +117,20 @@ internal sealed class NetlinkWriter
         return start;
     }
 
+    /// <summary>
+    /// Opens one struct rtnexthop inside RTA_MULTIPATH (len, flags, hops, ifindex; its attributes
+    /// follow); its length field sits where an attribute's does, so <see cref="EndNested"/> closes it.
+    /// </summary>
+    public int BeginNextHop(byte flags, byte hops, int ifindex)
+    {
+        int start = _length;
+        var span = Append(8);
+        span[2] = flags;
+        span[3] = hops;
+        MemoryMarshal.Write(span.Slice(4), ifindex);
+        return start;
+    }
+
     public void EndNested(int start)
     {
         int length = _length - start;

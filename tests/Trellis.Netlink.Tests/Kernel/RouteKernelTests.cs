@@ -149,4 +149,46 @@ public sealed class RouteKernelTests
         t.Nl.RouteDel(v6);
         Assert.DoesNotContain(t.Nl.RouteList(AddressFamily.InterNetworkV6), r => r.Destination == v6.Destination);
     }
+
+    [KernelFact]
+    public void Multipath_route_is_written_as_ip_shows_it_listed_back_replaced_and_deleted()
+    {
+        var (t, index) = Setup();
+        using var _ = t;
+        var route = new Route
+        {
+            Destination = IPNetwork.Parse("172.30.9.200/32"),
+            Protocol = 202,
+            MultiPath = [new NextHop(IPAddress.Parse("10.0.0.2"), index), new NextHop(IPAddress.Parse("10.0.0.3"), index, Weight: 3)],
+        };
+        t.Nl.RouteReplace(route);
+        string shown = Cmd.Ip(t.Name, "route", "show", "proto", "202");
+        Assert.StartsWith("172.30.9.200", shown, StringComparison.Ordinal);
+        Assert.Contains("nexthop via 10.0.0.2 dev trl-r0 weight 1", shown, StringComparison.Ordinal);
+        Assert.Contains("nexthop via 10.0.0.3 dev trl-r0 weight 3", shown, StringComparison.Ordinal);
+
+        var listed = Assert.Single(t.Nl.RouteList(AddressFamily.InterNetwork), r => r.Protocol == 202);
+        Assert.Null(listed.Gateway);
+        Assert.Equal(route.MultiPath, listed.MultiPath);
+
+        // Replaced by a single-path route, then deleted: the kernel keeps one route per destination here.
+        t.Nl.RouteReplace(new Route { Destination = route.Destination, Gateway = IPAddress.Parse("10.0.0.4"), Protocol = 202 });
+        listed = Assert.Single(t.Nl.RouteList(AddressFamily.InterNetwork), r => r.Protocol == 202);
+        Assert.Equal(IPAddress.Parse("10.0.0.4"), listed.Gateway);
+        Assert.Null(listed.MultiPath);
+        t.Nl.RouteReplace(route);
+        t.Nl.RouteDel(Assert.Single(t.Nl.RouteList(AddressFamily.InterNetwork), r => r.Protocol == 202));
+        Assert.DoesNotContain(t.Nl.RouteList(AddressFamily.InterNetwork), r => r.Protocol == 202);
+    }
+
+    [Fact]
+    public void Multipath_route_with_a_gateway_too_or_a_bad_weight_is_refused_before_sending()
+    {
+        var w = new Trellis.Netlink.Wire.NetlinkWriter();
+        var hop = new NextHop(IPAddress.Parse("10.0.0.2"));
+        var both = new Route { Destination = IPNetwork.Parse("10.9.0.0/16"), Gateway = IPAddress.Parse("10.0.0.9"), MultiPath = [hop] };
+        Assert.Contains("either", Assert.Throws<ArgumentException>(() => Trellis.Netlink.Codec.RouteCodec.Write(w, both, false)).Message, StringComparison.Ordinal);
+        var heavy = new Route { Destination = IPNetwork.Parse("10.9.0.0/16"), MultiPath = [hop with { Weight = 300 }] };
+        Assert.Contains("weight", Assert.Throws<ArgumentException>(() => Trellis.Netlink.Codec.RouteCodec.Write(w, heavy, false)).Message, StringComparison.Ordinal);
+    }
 }
