@@ -40,7 +40,7 @@ public sealed class ServiceChurnLabTests
         ---
         {string.Concat(webNodes.Select((n, i) => WebPod(Ns, $"web-{i + 1}", n, 8080)))}
         {ClientPod(Ns, "client", "node-1")}
-        """ + """
+        """ + "\n" + """
         apiVersion: v1
         kind: Service
         metadata: {name: web, namespace: churn}
@@ -85,7 +85,8 @@ public sealed class ServiceChurnLabTests
             }
         });
         Thread.Sleep(1000);
-        lab.Must("delete", "pod", victim, "-n", Ns, "--grace-period", "0", "--force");
+        var del = lab.RunWithStdin($"apiVersion: v1\nkind: Pod\nmetadata: {{name: {victim}, namespace: {Ns}}}\n", "delete", "-f", "-", "--grace-period", "0", "--force");
+        Assert.True(del.Exit == 0, del.Err);
         // The removal has synced on the client's node when the victim's address has left its proxy table.
         WaitTable(lab, "node-1", t => !t.Contains(victimIp, StringComparison.Ordinal), $"dropped {victimIp}");
         var synced = DateTime.UtcNow;
@@ -94,7 +95,9 @@ public sealed class ServiceChurnLabTests
         var moved = Connect(lab, "churn/client", $"{ip}:53", "udp", sourcePort: 40053);
         Assert.True(moved.Exit == 0 && moved.Name == survivor, $"UDP after the endpoint went: {moved}");
 
-        // Recreate it (same name, new pod) and let the load see it come back.
+        // Keep the load running on the survivor alone for a while, then recreate the victim (same name,
+        // new pod) and let the load see it come back.
+        Thread.Sleep(1500);
         var recreated = DateTime.UtcNow;
         lab.Apply(WebPod(Ns, victim, victim == "web-1" ? "node-1" : "node-2", 8080));
         lab.WaitReady(Ns, 3);

@@ -33,7 +33,7 @@ public static class ServiceLab
             command: ["{{{LabDriver.Trellis}}}", "serve-hostname", "--name", "{{{name}}}", "--port", "{{{port}}}", "{{{port}}}/udp", "--report-client"]
             ports: [{name: http, containerPort: {{{port}}}, protocol: TCP}, {name: dns, containerPort: {{{port}}}, protocol: UDP}]
         ---
-        """;
+        """ + "\n";
 
     public static string ClientPod(string ns, string name, string node) => $$$"""
         apiVersion: v1
@@ -41,7 +41,7 @@ public static class ServiceLab
         metadata: {name: {{{name}}}, namespace: {{{ns}}}, labels: {role: client}}
         spec: {nodeName: {{{node}}}, containers: [{name: c, image: agnhost, ports: [{containerPort: 9999}]}]}
         ---
-        """;
+        """ + "\n";
 
     /// <summary>
     /// One fresh connection. <paramref name="from"/> is "ns/pod", "node-N" (the node's own netns) or "outside"

@@ -22,6 +22,19 @@ public sealed class ServiceProxyLabFixture : IDisposable
         {
             return;
         }
+        try
+        {
+            Setup();
+        }
+        catch
+        {
+            Lab.Dispose(); // xunit does not dispose a fixture whose constructor threw
+            throw;
+        }
+    }
+
+    private void Setup()
+    {
         string config = Path.Combine(Path.GetTempPath(), $"{Lab.Name}.yaml");
         File.WriteAllText(config, """
             apiVersion: trellis.dev/v1alpha1
@@ -46,7 +59,7 @@ public sealed class ServiceProxyLabFixture : IDisposable
             {WebPod(Ns, "web-2", "node-2", 8081)}
             {ClientPod(Ns, "client-1", "node-1")}
             {ClientPod(Ns, "client-3", "node-3")}
-            """ + """
+            """ + "\n" + """
             apiVersion: v1
             kind: Service
             metadata: {name: web, namespace: svc}
@@ -90,7 +103,7 @@ public sealed class ServiceProxyLabFixture : IDisposable
             apiVersion: v1
             kind: Service
             metadata: {name: empty, namespace: svc}
-            spec: {selector: {app: nothing}, ports: [{port: 80}, {name: u, port: 53, protocol: UDP}]}
+            spec: {selector: {app: nothing}, ports: [{name: t, port: 80}, {name: u, port: 53, protocol: UDP}]}
             ---
             apiVersion: v1
             kind: Service
