@@ -92,8 +92,15 @@ public sealed class ServiceChurnLabTests
         var synced = DateTime.UtcNow;
 
         // The UDP client with the same source port now reaches the survivor: its stale entry was deleted.
-        var moved = Connect(lab, "churn/client", $"{ip}:53", "udp", sourcePort: 40053);
-        Assert.True(moved.Exit == 0 && moved.Name == survivor, $"UDP after the endpoint went: {moved}");
+        // (The agent deletes the stale entries right after the nft transaction that removed the endpoint, so
+        // allow that sync a moment to finish; without the cleanup the entry would live for the UDP stream
+        // timeout, 120 s, as long as the client keeps sending.)
+        var movedBy = DateTime.UtcNow.AddSeconds(3);
+        Seen moved;
+        while (!((moved = Connect(lab, "churn/client", $"{ip}:53", "udp", timeout: "300ms", sourcePort: 40053)) is { Exit: 0 } m && m.Name == survivor))
+        {
+            Assert.True(DateTime.UtcNow < movedBy, $"UDP after the endpoint went: {moved}");
+        }
 
         // Keep the load running on the survivor alone for a while, then recreate the victim (same name,
         // new pod) and let the load see it come back.
