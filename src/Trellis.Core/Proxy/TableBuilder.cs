@@ -30,14 +30,18 @@ internal sealed class TableBuilder
     private const string Mark = ProxyNames.MasqueradeMark;
 
     // Filter chains run before DNAT (-100) so they see the service address, not the endpoint; the post-DNAT
-    // output chain sees what DNAT did not rewrite (a ClusterIP port with no service behind it).
+    // output chain sees what DNAT did not rewrite (a ClusterIP port with no service behind it). The no-endpoint
+    // check of locally generated traffic is post-DNAT too, as in kube-proxy (filter-output at priority 0): the
+    // node's own connection to an eTP:Local external address is short-circuited to every endpoint by nat-output,
+    // so a pre-DNAT check would drop it when this node has no local endpoint (kube-proxy's
+    // TestInternalExternalMasquerade "node to LB with eTP:Local").
     internal static readonly IReadOnlyList<ProxyChain> BaseChains =
     [
         new("filter-prerouting", new("filter", "prerouting", -110), ["ct state new jump " + FirewallCheck]),
         new("filter-input", new("filter", "input", -110), ["ct state new jump " + NodePortEndpointsCheck, "ct state new jump " + ServiceEndpointsCheck]),
         new("filter-forward", new("filter", "forward", -110), ["ct state new jump " + ServiceEndpointsCheck, "ct state new jump " + ClusterIPsCheck]),
-        new("filter-output", new("filter", "output", -110), ["ct state new jump " + ServiceEndpointsCheck, "ct state new jump " + FirewallCheck]),
-        new("filter-output-post-dnat", new("filter", "output", -90), ["ct state new jump " + ClusterIPsCheck]),
+        new("filter-output", new("filter", "output", -110), ["ct state new jump " + FirewallCheck]),
+        new("filter-output-post-dnat", new("filter", "output", -90), ["ct state new jump " + ServiceEndpointsCheck, "ct state new jump " + ClusterIPsCheck]),
         new("nat-prerouting", new("nat", "prerouting", -100), ["jump " + Services]),
         new("nat-output", new("nat", "output", -100), ["jump " + Services]),
         new("nat-postrouting", new("nat", "postrouting", 100), ["jump " + Masquerading]),
