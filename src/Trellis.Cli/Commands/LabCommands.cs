@@ -31,7 +31,8 @@ internal static class LabCommands
             await Task.WhenAll(
                 KeepRunningAsync("scheduler", () => new Scheduler(client, Console.Out).RunAsync(ct), ct),
                 KeepRunningAsync("endpointslice", () => endpoints.RunAsync(ct), ct),
-                KeepRunningAsync("lb-announcer", () => new LoadBalancerAnnouncer(endpoints, Console.Out).RunAsync(ct), ct)).ConfigureAwait(false);
+                KeepRunningAsync("lb-announcer", () => new LoadBalancerAnnouncer(endpoints, Console.Out).RunAsync(ct), ct),
+                KeepRunningAsync("allocation-repair", () => RepairAllocationsAsync(store, ct), ct)).ConfigureAwait(false);
             return 0;
         }));
         lab.Subcommands.Add(Daemon("kubelet", "(internal) the lab's kubelet for one node", async (state, node, ct) =>
@@ -42,6 +43,31 @@ internal static class LabCommands
             return 0;
         }, withNode: true));
         return lab;
+    }
+
+    /// <summary>
+    /// The API server's repair controllers for ClusterIPs and NodePorts: every minute, allocation keys whose
+    /// Service is gone or no longer uses them (an apply that crashed between allocating and writing) are
+    /// released, and missing ones restored.
+    /// </summary>
+    private static async Task RepairAllocationsAsync(Trellis.Store.IClusterStore store, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var report = await AllocationRepair.RunOnceAsync(store, ct: ct).ConfigureAwait(false);
+                if (!report.IsClean)
+                {
+                    Console.Out.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} allocation-repair: removed [{string.Join(", ", report.Removed)}] restored [{string.Join(", ", report.Restored)}] conflicts [{string.Join(", ", report.Conflicts)}]");
+                }
+            }
+            catch (Trellis.Store.StoreException e)
+            {
+                Console.Out.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} allocation-repair: store: {e.Message}; retrying");
+            }
+            await Task.Delay(TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Runs one controller loop, restarting it after an unexpected failure (logged) until cancellation.</summary>
