@@ -48,6 +48,17 @@ internal sealed class TableBuilder
     ];
 
     private readonly ProxyInput _input;
+
+    /// <summary>Fragment mode (one Service at a time): every map/set element claimed, in claim order.</summary>
+    internal List<ProxyClaim>? Claims { get; init; }
+
+    /// <summary>Fragment mode: per-port problems in order, a claim's conflict left to the merge.</summary>
+    internal List<ProxyProblemItem>? Items { get; init; }
+
+    internal IReadOnlyDictionary<string, List<string>> ChainRules => _chains;
+
+    internal IEnumerable<(string Name, bool IsMap, string Declaration)> SetDeclarations =>
+        _sets.Select(kv => (kv.Key, kv.Value.IsMap, kv.Value.Declaration));
     private readonly Dictionary<string, List<string>> _chains = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SetBuilder> _sets = new(StringComparer.Ordinal);
     private readonly string? _ifLocal;
@@ -158,6 +169,10 @@ internal sealed class TableBuilder
 
         var map = (string mapName, string key, string verdict) => Element(mapName, key, verdict, sp, problems);
 
+        if (Claims is not null)
+        {
+            Claims.Add(new ProxyClaim(ClusterIPsSet, sp.ClusterIP.ToString(), sp.ClusterIP.ToString(), sp.Display));
+        }
         _sets[ClusterIPsSet].TryAdd(sp.ClusterIP.ToString(), null, "");
         if (hasInternal)
         {
@@ -374,6 +389,14 @@ internal sealed class TableBuilder
 
     private void Element(string mapName, string key, string verdict, ServicePortSpec sp, List<string> problems)
     {
+        if (Claims is not null && Items is not null)
+        {
+            // Fragment mode: who wins a key is decided when fragments are merged (IncrementalProxyCompiler).
+            Items.Add(new ProxyProblemItem(null, Claims.Count));
+            Claims.Add(new ProxyClaim(mapName, key, key + " : " + verdict, sp.Display));
+            _sets[mapName].TryAdd(key, verdict, sp.Display);
+            return;
+        }
         if (!_sets[mapName].TryAdd(key, verdict, sp.Display))
         {
             var owner = _sets[mapName].Owner(key);
@@ -408,6 +431,10 @@ internal sealed class TableBuilder
 
     private sealed class SetBuilder(bool isMap, string declaration)
     {
+        public bool IsMap => isMap;
+
+        public string Declaration => declaration;
+
         private readonly Dictionary<string, (string Element, string Owner)> _elements = new(StringComparer.Ordinal);
 
         public bool TryAdd(string key, string? verdict, string owner)
