@@ -76,16 +76,16 @@ public static class PolicyCompiler
         for (int pi = 0; pi < index.Policies.Count; pi++)
         {
             var policy = index.Policies[pi];
-            var selected = local.Where(p => p.Namespace == policy.Namespace && policy.View.PodSelector.Matches(p.Labels)).ToList();
+            var selected = local.Where(p => p.Namespace == policy.Namespace && policy.PodSelector.Matches(p.Labels)).ToList();
             if (selected.Count == 0)
             {
                 continue;
             }
-            if (policy.View.AffectsIngress)
+            if (policy.AffectsIngress)
             {
                 ingress.Add(pi, policy, selected);
             }
-            if (policy.View.AffectsEgress)
+            if (policy.AffectsEgress)
             {
                 egress.Add(pi, policy, selected);
             }
@@ -186,9 +186,11 @@ internal readonly record struct ResolvedPeer(Ipv4Interval Range, PolicyPod? Pod,
 /// <summary>The peers of each rule resolved once per compile (they do not depend on the selected pod).</summary>
 internal sealed class PeerCache(PolicyIndex index, List<string> problems)
 {
-    private readonly Dictionary<(int Policy, bool Egress, int Rule), List<ResolvedPeer>> _cache = [];
+    private readonly Dictionary<(int Policy, bool Egress, int Rule), RulePeers> _cache = [];
+    private readonly Dictionary<string, List<PolicyPod>> _podsByNamespace = index.Pods.GroupBy(p => p.Namespace, StringComparer.Ordinal)
+        .ToDictionary(g => g.Key, g => g.ToList(), StringComparer.Ordinal);
 
-    public List<ResolvedPeer> Peers(int pi, PolicyRef policy, bool egress, int ri, NetworkPolicyRule rule)
+    public RulePeers Peers(int pi, PolicyRef policy, bool egress, int ri, NetworkPolicyRule rule)
     {
         if (_cache.TryGetValue((pi, egress, ri), out var cached))
         {
@@ -221,20 +223,40 @@ internal sealed class PeerCache(PolicyIndex index, List<string> problems)
             {
                 continue;
             }
-            foreach (var pod in index.Pods)
+            var namespaces = peer.NamespaceSelector is { } nss
+                ? _podsByNamespace.Keys.Where(n => nss.Matches(index.NamespaceLabels(n)))
+                : [policy.Namespace];
+            foreach (var pod in namespaces.SelectMany(n => _podsByNamespace.GetValueOrDefault(n) ?? []))
             {
-                bool nsOk = peer.NamespaceSelector is { } nss ? nss.Matches(index.NamespaceLabels(pod.Namespace)) : pod.Namespace == policy.Namespace;
-                if (nsOk && (peer.PodSelector is not { } ps || ps.Matches(pod.Labels)))
+                if (peer.PodSelector is not { } ps || ps.Matches(pod.Labels))
                 {
                     uint ip = Ipv4Interval.ToUInt(pod.Ip);
                     list.Add(new ResolvedPeer(new Ipv4Interval(ip, ip), pod, false));
                 }
             }
         }
-        _cache[(pi, egress, ri)] = list;
-        return list;
+        // Where the port does not depend on the peer pod, neighbouring addresses are one range: pods of one
+        // node are numbered consecutively, so "all pods of a namespace" is a few ranges, not one box per pod.
+        var merged = new List<Ipv4Interval>();
+        foreach (var r in list.Select(r => r.Range).OrderBy(r => r.Lo))
+        {
+            if (merged.Count > 0 && (ulong)merged[^1].Hi + 1 >= r.Lo)
+            {
+                merged[^1] = new Ipv4Interval(merged[^1].Lo, Math.Max(merged[^1].Hi, r.Hi));
+            }
+            else
+            {
+                merged.Add(r);
+            }
+        }
+        var result = new RulePeers(list, merged);
+        _cache[(pi, egress, ri)] = result;
+        return result;
     }
 }
+
+/// <summary>A rule's peers one by one (for named ports on peer pods) and as merged address ranges.</summary>
+internal sealed record RulePeers(List<ResolvedPeer> Peers, List<Ipv4Interval> Merged);
 
 /// <summary>Collects one direction's isolated pods and allow boxes, and turns them into disjoint map elements.</summary>
 internal sealed class DirectionBuilder(PolicyIndex index, PeerCache peers, bool egress)
@@ -266,7 +288,7 @@ internal sealed class DirectionBuilder(PolicyIndex index, PeerCache peers, bool 
     public void Add(int pi, PolicyRef policy, List<PolicyPod> selected)
     {
         _allowChains[pi] = (PolicyCompiler.ChainName(egress ? PolicyNames.AllowEgressPrefix : PolicyNames.AllowIngressPrefix, policy.Namespace, policy.Name), policy);
-        var rules = egress ? policy.View.Egress : policy.View.Ingress;
+        var rules = egress ? policy.Egress : policy.Ingress;
         foreach (var pod in selected)
         {
             if (!_pods.TryGetValue(pod, out var boxes))
@@ -279,9 +301,9 @@ internal sealed class DirectionBuilder(PolicyIndex index, PeerCache peers, bool 
                 var resolved = peers.Peers(pi, policy, egress, ri, rule);
                 if (!rule.HasPorts)
                 {
-                    foreach (var r in resolved)
+                    foreach (var r in resolved.Merged)
                     {
-                        boxes.All.Add(new Box(r.Range.Lo, r.Range.Hi, 0, 0, 0, pi));
+                        boxes.All.Add(new Box(r.Lo, r.Hi, 0, 0, 0, pi));
                     }
                     continue;
                 }
@@ -301,9 +323,9 @@ internal sealed class DirectionBuilder(PolicyIndex index, PeerCache peers, bool 
                     }
                     if (named is null)
                     {
-                        foreach (var r in resolved)
+                        foreach (var r in resolved.Merged)
                         {
-                            boxes.Ports.Add(new Box(r.Range.Lo, r.Range.Hi, proto, lo, hi, pi));
+                            boxes.Ports.Add(new Box(r.Lo, r.Hi, proto, lo, hi, pi));
                         }
                     }
                     else if (!egress)
@@ -311,9 +333,9 @@ internal sealed class DirectionBuilder(PolicyIndex index, PeerCache peers, bool 
                         // Ingress: the destination is the selected pod; its own number for the name.
                         if (pod.NamedPort(named, port.Protocol) is int number)
                         {
-                            foreach (var r in resolved)
+                            foreach (var r in resolved.Merged)
                             {
-                                boxes.Ports.Add(new Box(r.Range.Lo, r.Range.Hi, proto, number, number, pi));
+                                boxes.Ports.Add(new Box(r.Lo, r.Hi, proto, number, number, pi));
                             }
                         }
                     }
@@ -322,7 +344,7 @@ internal sealed class DirectionBuilder(PolicyIndex index, PeerCache peers, bool 
                         // Egress: the destination is the peer; each peer pod's own number. ipBlock peers have no
                         // pod to resolve on and match nothing; "all destinations" means every pod with the name.
                         var targets = rule.HasPeers
-                            ? resolved.Where(r => r.Pod is not null).Select(r => r.Pod!)
+                            ? resolved.Peers.Where(r => r.Pod is not null).Select(r => r.Pod!)
                             : index.Pods;
                         foreach (var target in targets)
                         {

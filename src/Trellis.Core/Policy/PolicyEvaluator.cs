@@ -111,8 +111,8 @@ public static class PolicyEvaluator
             return new DirectionVerdict(PolicyOutcome.NotIsolated, [], $"{(egress ? "source" : "destination")} is not a pod: no {dir} policy applies");
         }
         var isolating = index.Policies.Where(p => p.Namespace == self.Namespace
-            && (egress ? p.View.AffectsEgress : p.View.AffectsIngress)
-            && p.View.PodSelector.Matches(self.Labels)).ToList();
+            && (egress ? p.AffectsEgress : p.AffectsIngress)
+            && p.PodSelector.Matches(self.Labels)).ToList();
         if (isolating.Count == 0)
         {
             return new DirectionVerdict(PolicyOutcome.NotIsolated, [], $"no policy selects {self.Key} for {dir}: not isolated");
@@ -120,7 +120,7 @@ public static class PolicyEvaluator
         var allowing = new List<PolicyRuleRef>();
         foreach (var p in isolating)
         {
-            var rules = egress ? p.View.Egress : p.View.Ingress;
+            var rules = egress ? p.Egress : p.Ingress;
             for (int i = 0; i < rules.Count; i++)
             {
                 if (RuleAllows(index, rules[i], p.Namespace, egress, self, peerIp, peerPod, proto, port))

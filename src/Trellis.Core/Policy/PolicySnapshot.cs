@@ -37,9 +37,41 @@ public sealed record PolicyPod(string Namespace, string Name, IPAddress Ip, stri
     public override string ToString() => $"{Key} ({Ip})";
 }
 
-/// <summary>A NetworkPolicy with its namespace/name (sorted by it: the order counters and explanations use).</summary>
-public sealed record PolicyRef(string Namespace, string Name, NetworkPolicyView View)
+/// <summary>
+/// A NetworkPolicy with its namespace/name (sorted by it: the order counters and explanations use), its fields
+/// parsed once — <see cref="NetworkPolicyView"/> parses on every access.
+/// </summary>
+public sealed class PolicyRef
 {
+    public PolicyRef(string ns, string name, NetworkPolicyView view)
+    {
+        ArgumentNullException.ThrowIfNull(view);
+        Namespace = ns;
+        Name = name;
+        View = view;
+        PodSelector = view.PodSelector;
+        AffectsIngress = view.AffectsIngress;
+        AffectsEgress = view.AffectsEgress;
+        Ingress = view.Ingress;
+        Egress = view.Egress;
+    }
+
+    public string Namespace { get; }
+
+    public string Name { get; }
+
+    public NetworkPolicyView View { get; }
+
+    public LabelSelector PodSelector { get; }
+
+    public bool AffectsIngress { get; }
+
+    public bool AffectsEgress { get; }
+
+    public IReadOnlyList<NetworkPolicyRule> Ingress { get; }
+
+    public IReadOnlyList<NetworkPolicyRule> Egress { get; }
+
     public string Key => Namespace + "/" + Name;
 }
 
