@@ -117,7 +117,7 @@ public sealed class PolicyRulesetKernelTests(ITestOutputHelper output)
         return new PolicySnapshot { Nodes = nodes, Namespaces = namespaces, Pods = podViews, Policies = Enumerable.Range(0, policies).Select(i => Policy(i, policies)).ToList() };
     }
 
-    private static NetworkPolicyView Policy(int i, int _)
+    private static NetworkPolicyView Policy(int i, int total)
     {
         var spec = (JsonObject)JsonNode.Parse("""
             {"podSelector": {"matchLabels": {"app": "app@0@"}},
@@ -127,7 +127,7 @@ public sealed class PolicyRulesetKernelTests(ITestOutputHelper output)
                {"from": [{"ipBlock": {"cidr": "172.16.@5@.0/24", "except": ["172.16.@6@.128/25"]}}]}],
              "egress": [{"to": [{"namespaceSelector": {}}], "ports": [{"protocol": "UDP", "port": 53}]},
                         {"to": [{"podSelector": {"matchLabels": {"app": "app@7@"}}}], "ports": [{"port": "http"}]}]}
-            """.Replace("@0@", I(i % 50), StringComparison.Ordinal).Replace("@1@", I((i + 1) % 50), StringComparison.Ordinal).Replace("@2@", I(i % 3), StringComparison.Ordinal).Replace("@3@", I((i + 2) % 50), StringComparison.Ordinal).Replace("@4@", I(80 + i % 5), StringComparison.Ordinal).Replace("@5@", I(i % 200), StringComparison.Ordinal).Replace("@6@", I(i % 200), StringComparison.Ordinal).Replace("@7@", I((i + 3) % 50), StringComparison.Ordinal))!;
+            """.Replace("@0@", I(i % 50), StringComparison.Ordinal).Replace("@1@", I((i + 1) % 50), StringComparison.Ordinal).Replace("@2@", I(i % 3), StringComparison.Ordinal).Replace("@3@", I((i + 2) % 50), StringComparison.Ordinal).Replace("@4@", I(80 + i % 5), StringComparison.Ordinal).Replace("172.16.@5@.0/24", i >= total ? "198.51.100.0/24" : $"172.16.{I(i % 200)}.0/24", StringComparison.Ordinal).Replace("172.16.@6@.128/25", i >= total ? "198.51.100.128/25" : $"172.16.{I(i % 200)}.128/25", StringComparison.Ordinal).Replace("@7@", I((i + 3) % 50), StringComparison.Ordinal))!;
         return new NetworkPolicyView(Obj("networking.k8s.io/v1", "NetworkPolicy", $"np{i}", $"ns{i % 10}", null, spec, null));
     }
 
