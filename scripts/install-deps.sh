@@ -9,8 +9,10 @@
 #   util-linux, procps               unshare/nsenter, ps
 #   time                             GNU time: peak RSS of plugin processes in bench/
 #   iputils-ping, iperf3             ICMP across nodes in the lab tests; throughput in bench/
+#   bind9-dnsutils                   dig: the DNS tests query trellis-dns with it
+#   dnsperf, knot                    the DNS benchmark's load generator, and knotd as its peer server
 set -euo pipefail
-packages=(time iputils-ping iperf3 iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps)
+packages=(time iputils-ping iperf3 iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps bind9-dnsutils dnsperf knot)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

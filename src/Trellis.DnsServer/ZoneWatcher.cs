@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Threading.Channels;
+using Trellis.Core.Dns;
+using Trellis.Core.Objects;
+using Trellis.Store;
+
+namespace Trellis.DnsServer;
+
+/// <summary>
+/// Keeps <see cref="Current"/> equal to the zone compiled from the store: lists Namespaces, Services,
+/// EndpointSlices (and Pods for <c>--pods verified</c>), then watches them, recompiling after each burst of
+/// events and swapping the snapshot with one reference write. Queries read <see cref="Current"/> without locks.
+/// </summary>
+public sealed class ZoneWatcher
+{
+    private readonly IClusterStore _store;
+    private readonly DnsZoneOptions _options;
+    private readonly DnsMetrics _metrics;
+    private readonly TextWriter _log;
+    private readonly string[] _prefixes;
+    private readonly TaskCompletionSource _ready = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private volatile DnsZone _current;
+
+    public ZoneWatcher(IClusterStore store, DnsZoneOptions options, DnsMetrics metrics, TextWriter log)
+    {
+        _store = store;
+        _options = options;
+        _metrics = metrics;
+        _log = log;
+        _current = DnsZone.Empty(options);
+        _prefixes = options.Pods == PodRecordsMode.Verified
+            ? [Kinds.Namespace.StorePrefix(), Kinds.Service.StorePrefix(), Kinds.EndpointSlice.StorePrefix(), Kinds.Pod.StorePrefix()]
+            : [Kinds.Namespace.StorePrefix(), Kinds.Service.StorePrefix(), Kinds.EndpointSlice.StorePrefix()];
+    }
+
+    public DnsZone Current => _current;
+
+    /// <summary>Completes once the first full snapshot is serving (readiness).</summary>
+    public Task Ready => _ready.Task;
+
+    public async Task RunAsync(CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                await ListAndWatchAsync(ct).ConfigureAwait(false);
+            }
+            catch (StoreCompactedException)
+            {
+                _log.WriteLine("trellis-dns: watch history compacted; re-listing");
+            }
+            catch (OperationCanceledException) when (ct.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is StoreException or IOException or InvalidOperationException)
+            {
+                // Keep serving the last snapshot while the store is away.
+                _log.WriteLine($"trellis-dns: store: {e.Message}; retrying in 1 s");
+                await Task.Delay(1000, ct).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task ListAndWatchAsync(CancellationToken ct)
+    {
+        var objects = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+        var listedAt = new Dictionary<string, long>(StringComparer.Ordinal);
+        foreach (var prefix in _prefixes)
+        {
+            var list = await _store.ListAsync(prefix, ct).ConfigureAwait(false);
+            listedAt[prefix] = list.Revision;
+            foreach (var item in list.Items)
+            {
+                if (Parse(item) is { } obj)
+                {
+                    objects[item.Key] = obj;
+                }
+            }
+        }
+        long revision = listedAt.Values.Max();
+        Swap(objects, revision, Stopwatch.GetTimestamp());
+        _metrics.Ready = true;
+        _ready.TrySetResult();
+
+        // One watch over the common parent from the oldest list revision; an event a list already reflects
+        // (revision at or below that prefix's list revision) is skipped, so nothing is missed or applied twice.
+        var events = Channel.CreateUnbounded<(WatchEvent Event, long Received)>(new UnboundedChannelOptions { SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        var pump = PumpAsync(listedAt.Values.Min(), events.Writer, stop.Token);
+        try
+        {
+            while (await events.Reader.WaitToReadAsync(ct).ConfigureAwait(false))
+            {
+                long firstReceived = 0;
+                bool changed = false;
+                while (events.Reader.TryRead(out var e))
+                {
+                    string? prefix = Array.Find(_prefixes, p => e.Event.Item.Key.StartsWith(p, StringComparison.Ordinal));
+                    if (prefix is null || e.Event.Revision <= listedAt[prefix])
+                    {
+                        continue;
+                    }
+                    if (firstReceived == 0)
+                    {
+                        firstReceived = e.Received;
+                    }
+                    revision = Math.Max(revision, e.Event.Revision);
+                    changed = true;
+                    if (e.Event.Type == WatchEventType.Delete)
+                    {
+                        objects.Remove(e.Event.Item.Key);
+                    }
+                    else if (Parse(e.Event.Item) is { } obj)
+                    {
+                        objects[e.Event.Item.Key] = obj;
+                    }
+                }
+                if (changed)
+                {
+                    Swap(objects, revision, firstReceived);
+                }
+            }
+            await pump.ConfigureAwait(false); // surfaces the watch's exception
+        }
+        finally
+        {
+            await stop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await pump.ConfigureAwait(false);
+            }
+            catch (Exception) when (stop.IsCancellationRequested)
+            {
+                // the pump ends with our cancellation or with the error already being handled
+            }
+        }
+    }
+
+    private async Task PumpAsync(long fromRevision, ChannelWriter<(WatchEvent, long)> writer, CancellationToken ct)
+    {
+        try
+        {
+            await foreach (var e in _store.WatchAsync("/registry/", fromRevision, ct).ConfigureAwait(false))
+            {
+                writer.TryWrite((e, Stopwatch.GetTimestamp()));
+            }
+            writer.TryComplete();
+        }
+        catch (Exception e)
+        {
+            writer.TryComplete(e);
+            throw;
+        }
+    }
+
+    private void Swap(Dictionary<string, JsonObject> objects, long revision, long receivedTimestamp)
+    {
+        string nsPrefix = Kinds.Namespace.StorePrefix();
+        string svcPrefix = Kinds.Service.StorePrefix();
+        string epsPrefix = Kinds.EndpointSlice.StorePrefix();
+        string podPrefix = Kinds.Pod.StorePrefix();
+        var zone = DnsZone.Compile(
+            objects.Where(kv => kv.Key.StartsWith(nsPrefix, StringComparison.Ordinal)).Select(kv => new NamespaceView(kv.Value)),
+            objects.Where(kv => kv.Key.StartsWith(svcPrefix, StringComparison.Ordinal)).Select(kv => new ServiceView(kv.Value)),
+            objects.Where(kv => kv.Key.StartsWith(epsPrefix, StringComparison.Ordinal)).Select(kv => new EndpointSliceView(kv.Value)),
+            objects.Where(kv => kv.Key.StartsWith(podPrefix, StringComparison.Ordinal)).Select(kv => new PodView(kv.Value)),
+            _options,
+            revision);
+        _current = zone;
+        _metrics.Snapshot(zone, Stopwatch.GetElapsedTime(receivedTimestamp));
+    }
+
+    private JsonObject? Parse(StoreItem item)
+    {
+        try
+        {
+            if (JsonNode.Parse(item.Value) is JsonObject obj)
+            {
+                return obj;
+            }
+        }
+        catch (JsonException)
+        {
+        }
+        _log.WriteLine($"trellis-dns: {item.Key}: stored value is not a JSON object; ignored");
+        return null;
+    }
+}
