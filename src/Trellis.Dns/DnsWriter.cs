@@ -108,26 +108,35 @@ public ref struct DnsWriter
     /// <summary>Writes an uncompressed wire-form name, replacing its longest already-written suffix by a pointer.</summary>
     public void WriteName(scoped ReadOnlySpan<byte> wire, bool compress = true)
     {
+        // Label offsets become compression targets only once the whole name is written: a suffix of a
+        // half-written name is not yet terminated, and pointing into it from the same name would loop.
+        Span<int> starts = stackalloc int[128];
+        int startCount = 0;
         int label = 0;
+        bool pointer = false;
         while (wire[label] != 0)
         {
             if (compress && FindSuffix(wire[label..]) is int target and >= 0)
             {
                 WriteUInt16((ushort)(0xC000 | target));
-                return;
+                pointer = true;
+                break;
             }
-            int start = _position;
+            starts[startCount++] = _position;
             int len = wire[label];
             WriteBytes(wire.Slice(label, len + 1));
-            if (!Overflowed && start < 0x4000 && _nameCount < _names.Length)
-            {
-                _names[_nameCount++] = start;
-            }
             label += len + 1;
         }
-        if (Ensure(1))
+        if (!pointer && Ensure(1))
         {
             _buffer[_position++] = 0;
+        }
+        for (int i = 0; i < startCount && !Overflowed; i++)
+        {
+            if (starts[i] < 0x4000 && _nameCount < _names.Length)
+            {
+                _names[_nameCount++] = starts[i];
+            }
         }
     }
 

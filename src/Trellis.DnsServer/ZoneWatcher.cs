@@ -56,10 +56,17 @@ public sealed class ZoneWatcher
             {
                 return;
             }
-            catch (Exception e) when (e is StoreException or IOException or InvalidOperationException)
+            catch (Exception e) when (e is StoreException or IOException)
             {
                 // Keep serving the last snapshot while the store is away.
                 _log.WriteLine($"trellis-dns: store: {e.Message}; retrying in 1 s");
+                await Task.Delay(1000, ct).ConfigureAwait(false);
+            }
+#pragma warning disable CA1031 // the watcher must outlive any one bad event: log it whole, re-list, keep serving
+            catch (Exception e)
+#pragma warning restore CA1031
+            {
+                _log.WriteLine($"trellis-dns: unexpected error while loading the zone (re-listing in 1 s): {e}");
                 await Task.Delay(1000, ct).ConfigureAwait(false);
             }
         }

@@ -205,7 +205,7 @@ public sealed partial class DnsZone
     }
 
     private static IPAddress? ParseIP(string? text) =>
-        text is { Length: > 0 } && IPAddress.TryParse(text, out var ip) && (text.Contains(':', StringComparison.Ordinal) || text.Count(c => c == '.') == 3) && ip.ScopeId == 0
+        text is { Length: > 0 } && IPAddress.TryParse(text, out var ip) && (ip.AddressFamily == AddressFamily.InterNetworkV6 ? ip.ScopeId == 0 && !ip.IsIPv4MappedToIPv6 : text.Count(c => c == '.') == 3)
             ? ip
             : null;
 
