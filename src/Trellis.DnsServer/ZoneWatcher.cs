@@ -74,7 +74,7 @@ public sealed class ZoneWatcher
 
     private async Task ListAndWatchAsync(CancellationToken ct)
     {
-        var objects = new Dictionary<string, JsonObject>(StringComparer.Ordinal);
+        var objects = new Dictionary<string, object>(StringComparer.Ordinal);
         var listedAt = new Dictionary<string, long>(StringComparer.Ordinal);
         foreach (var prefix in _prefixes)
         {
@@ -90,6 +90,9 @@ public sealed class ZoneWatcher
         }
         long revision = listedAt.Values.Max();
         Swap(objects, revision, Stopwatch.GetTimestamp());
+        // The list's JSON and the first compile leave megabytes of garbage that a mostly idle server would
+        // carry in its RSS until gen0 fills; return it now, once per (re)list.
+        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         _metrics.Ready = true;
         _ready.TrySetResult();
 
@@ -164,30 +167,32 @@ public sealed class ZoneWatcher
         }
     }
 
-    private void Swap(Dictionary<string, JsonObject> objects, long revision, long receivedTimestamp)
+    private void Swap(Dictionary<string, object> objects, long revision, long receivedTimestamp)
     {
-        string nsPrefix = Kinds.Namespace.StorePrefix();
-        string svcPrefix = Kinds.Service.StorePrefix();
-        string epsPrefix = Kinds.EndpointSlice.StorePrefix();
-        string podPrefix = Kinds.Pod.StorePrefix();
         var zone = DnsZone.Compile(
-            objects.Where(kv => kv.Key.StartsWith(nsPrefix, StringComparison.Ordinal)).Select(kv => new NamespaceView(kv.Value)),
-            objects.Where(kv => kv.Key.StartsWith(svcPrefix, StringComparison.Ordinal)).Select(kv => new ServiceView(kv.Value)),
-            objects.Where(kv => kv.Key.StartsWith(epsPrefix, StringComparison.Ordinal)).Select(kv => new EndpointSliceView(kv.Value)),
-            objects.Where(kv => kv.Key.StartsWith(podPrefix, StringComparison.Ordinal)).Select(kv => new PodView(kv.Value)),
+            objects.Values.OfType<string>(),
+            objects.Values.OfType<DnsService>(),
+            objects.Values.OfType<DnsEndpointSlice>(),
+            objects.Values.OfType<DnsPod>(),
             _options,
             revision);
         _current = zone;
         _metrics.Snapshot(zone, Stopwatch.GetElapsedTime(receivedTimestamp));
     }
 
-    private JsonObject? Parse(StoreItem item)
+    /// <summary>The object's DNS-relevant fields: a namespace name, <see cref="DnsService"/>, <see cref="DnsEndpointSlice"/> or <see cref="DnsPod"/>.</summary>
+    private object? Parse(StoreItem item)
     {
         try
         {
             if (JsonNode.Parse(item.Value) is JsonObject obj)
             {
-                return obj;
+                string key = item.Key;
+                return key.StartsWith(Kinds.Namespace.StorePrefix(), StringComparison.Ordinal) ? new NamespaceView(obj).Name
+                    : key.StartsWith(Kinds.Service.StorePrefix(), StringComparison.Ordinal) ? DnsService.From(new ServiceView(obj))
+                    : key.StartsWith(Kinds.EndpointSlice.StorePrefix(), StringComparison.Ordinal) ? DnsEndpointSlice.From(new EndpointSliceView(obj))
+                    : key.StartsWith(Kinds.Pod.StorePrefix(), StringComparison.Ordinal) ? DnsPod.From(new PodView(obj))
+                    : null;
             }
         }
         catch (JsonException)

@@ -19,6 +19,16 @@ public sealed partial class DnsZone
         IEnumerable<EndpointSliceView> slices,
         IEnumerable<PodView> pods,
         DnsZoneOptions options,
+        long revision) =>
+        Compile(namespaces.Select(n => n.Name), services.Select(DnsService.From), slices.Select(DnsEndpointSlice.From), pods.Select(DnsPod.From), options, revision);
+
+    /// <summary>The same, from the compact inputs the server keeps between snapshots.</summary>
+    public static DnsZone Compile(
+        IEnumerable<string> namespaces,
+        IEnumerable<DnsService> services,
+        IEnumerable<DnsEndpointSlice> slices,
+        IEnumerable<DnsPod> pods,
+        DnsZoneOptions options,
         long revision)
     {
         ArgumentNullException.ThrowIfNull(options);
@@ -28,16 +38,17 @@ public sealed partial class DnsZone
         var nsNames = new HashSet<string>(StringComparer.Ordinal);
         foreach (var ns in namespaces)
         {
-            if (IsLabel(ns.Name))
+            if (IsLabel(ns))
             {
-                nsNames.Add(ns.Name.ToLowerInvariant());
+                nsNames.Add(ns.ToLowerInvariant());
             }
         }
         var serviceList = services.Where(s => IsLabel(s.Name) && IsLabel(s.Namespace)).ToList();
+        var sliceList = slices.ToList();
         foreach (var s in serviceList)
         {
             // A Service's namespace exists even when its Namespace object is not (yet) visible.
-            nsNames.Add(s.Namespace!.ToLowerInvariant());
+            nsNames.Add(s.Namespace.ToLowerInvariant());
         }
 
         // Apex: SOA and NS (served from the node), the NS host's address (the kube-dns Service, as CoreDNS), dns-version.
@@ -57,14 +68,14 @@ public sealed partial class DnsZone
             }
         }
 
-        var slicesByService = slices
+        var slicesByService = sliceList
             .Where(s => s.ServiceName is { Length: > 0 } && s.Namespace is { Length: > 0 } && s.AddressType is "IPv4" or "IPv6")
-            .GroupBy(s => (s.Namespace!.ToLowerInvariant(), s.ServiceName!.ToLowerInvariant()))
+            .GroupBy(s => (s.Namespace.ToLowerInvariant(), s.ServiceName!.ToLowerInvariant()))
             .ToDictionary(g => g.Key, g => g.ToList());
 
         foreach (var svc in serviceList)
         {
-            string ns = svc.Namespace!.ToLowerInvariant();
+            string ns = svc.Namespace.ToLowerInvariant();
             string name = svc.Name.ToLowerInvariant();
             string fqdn = $"{name}.{ns}.svc.{origin}";
             if (svc.Type == "ExternalName")
@@ -80,7 +91,7 @@ public sealed partial class DnsZone
                 AddHeadless(b, svc, fqdn, slicesByService.GetValueOrDefault((ns, name)) ?? [], ttl);
                 continue;
             }
-            var ips = svc.ClusterIPs.Select(ParseIP).OfType<IPAddress>().ToList();
+            var ips = svc.ClusterIPs.Select(ParseIP).OfType<IPAddress>().Distinct().ToList();
             if (ips.Count == 0)
             {
                 continue; // no ClusterIP allocated yet: the name does not exist until it has one
@@ -99,9 +110,9 @@ public sealed partial class DnsZone
             }
             foreach (var port in svc.Ports)
             {
-                if (port.Name is { Length: > 0 } pn && IsLabel(pn) && port.Port is > 0 and <= 65535)
+                if (port.Name is { Length: > 0 } pn && IsLabel(pn) && port.Port is > 0 and <= 65535 && IsLabel(port.Protocol))
                 {
-                    b.Add(new SrvRecord($"_{pn.ToLowerInvariant()}._{port.Protocol.ToLowerInvariant()}.{fqdn}", ttl, 0, 100, (ushort)port.Port, fqdn));
+                    b.Add(new SrvRecord($"_{pn.ToLowerInvariant()}._{port.Protocol.ToLowerInvariant()}.{fqdn}", ttl, 0, 100, (ushort)port.Port.Value, fqdn));
                 }
             }
         }
@@ -113,7 +124,7 @@ public sealed partial class DnsZone
             {
                 if (pod.Namespace is { Length: > 0 } ns && !pod.IsTerminating)
                 {
-                    foreach (var ip in pod.PodIPs.Select(ParseIP).OfType<IPAddress>())
+                    foreach (var ip in pod.IPs.Select(ParseIP).OfType<IPAddress>())
                     {
                         podIPs.Add((ns.ToLowerInvariant(), ip));
                     }
@@ -130,7 +141,7 @@ public sealed partial class DnsZone
     /// endpoint's hostname, else its address with dashes, as CoreDNS), SRV per named port to those names,
     /// PTR back to them. No ready endpoint: the name does not exist (NXDOMAIN), as the spec says.
     /// </summary>
-    private static void AddHeadless(Builder b, ServiceView svc, string fqdn, List<EndpointSliceView> slices, uint ttl)
+    private static void AddHeadless(Builder b, DnsService svc, string fqdn, List<DnsEndpointSlice> slices, uint ttl)
     {
         var srvByName = new Dictionary<string, List<(ushort Port, string Target)>>(StringComparer.Ordinal);
         var seen = new HashSet<(string, IPAddress)>();
@@ -156,7 +167,7 @@ public sealed partial class DnsZone
                     b.Add(new TargetRecord(ReverseName(ip), ZoneRecordType.PTR, ttl, hostName));
                     foreach (var port in ports)
                     {
-                        if (port.Name is { Length: > 0 } pn && IsLabel(pn) && port.Port is > 0 and <= 65535)
+                        if (port.Name is { Length: > 0 } pn && IsLabel(pn) && port.Port is > 0 and <= 65535 && IsLabel(port.Protocol))
                         {
                             string srvName = $"_{pn.ToLowerInvariant()}._{port.Protocol.ToLowerInvariant()}.{fqdn}";
                             if (!srvByName.TryGetValue(srvName, out var list))

@@ -60,7 +60,7 @@ public sealed partial class DnsZone
     public int RecordCount { get; }
 
     /// <summary>An empty zone (before the first snapshot, or in tests).</summary>
-    public static DnsZone Empty(DnsZoneOptions options) => Compile([], [], [], [], options, 0);
+    public static DnsZone Empty(DnsZoneOptions options) => Compile(Array.Empty<string>(), Array.Empty<DnsService>(), Array.Empty<DnsEndpointSlice>(), Array.Empty<DnsPod>(), options, 0);
 
     /// <summary>
     /// Answers one question. <paramref name="qname"/> is absolute and lower-case ("web.default.svc.cluster.local.");
@@ -100,12 +100,21 @@ public sealed partial class DnsZone
         {
             return Chase(cname, qtype, depth);
         }
+        if (qtype != ZoneRecordType.ANY && node.CachedAnswer(qtype) is { } cached)
+        {
+            return cached;
+        }
         var records = qtype == ZoneRecordType.ANY ? node.All : node.OfType(qtype);
         if (records.IsEmpty)
         {
             return reverse ? (qname.EndsWith(".ip6.arpa.", StringComparison.Ordinal) ? _reverseNoData with { Authority = [Soa with { Name = "ip6.arpa." }] } : _reverseNoData) : _noData;
         }
-        return new ZoneAnswer(ZoneAnswerKind.Authoritative, ZoneRcode.NoError, records, [], AdditionalFor(records));
+        var answer = new ZoneAnswer(ZoneAnswerKind.Authoritative, ZoneRcode.NoError, records, [], AdditionalFor(records));
+        if (qtype != ZoneRecordType.ANY)
+        {
+            node.CacheAnswer(qtype, answer);
+        }
+        return answer;
     }
 
     /// <summary>
@@ -233,6 +242,33 @@ internal sealed class ZoneNode(ImmutableArray<ZoneRecord> all)
     public ImmutableArray<ZoneRecord> All { get; } = all;
 
     public TargetRecord? Cname { get; } = all.OfType<TargetRecord>().FirstOrDefault(r => r.Type == ZoneRecordType.CNAME);
+
+    // Positive answers built on first use and kept with the snapshot, so a hit allocates nothing here.
+    // Racing writers store equal answers; a reference write is atomic.
+    private readonly ZoneAnswer?[] _answers = new ZoneAnswer?[all.Select(r => r.Type).Distinct().Count()];
+
+    public ZoneAnswer? CachedAnswer(ushort type)
+    {
+        for (int i = 0; i < _byType.Length; i++)
+        {
+            if (_byType[i].Type == type)
+            {
+                return Volatile.Read(ref _answers[i]);
+            }
+        }
+        return null;
+    }
+
+    public void CacheAnswer(ushort type, ZoneAnswer answer)
+    {
+        for (int i = 0; i < _byType.Length; i++)
+        {
+            if (_byType[i].Type == type)
+            {
+                Volatile.Write(ref _answers[i], answer);
+            }
+        }
+    }
 
     public ImmutableArray<ZoneRecord> OfType(ushort type)
     {
