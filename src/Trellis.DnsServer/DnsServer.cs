@@ -12,6 +12,10 @@ namespace Trellis.DnsServer;
 public sealed class DnsServer : IAsyncDisposable
 {
     private const int MaxTcpConnections = 512;
+
+    // Queries waiting on an upstream at once over UDP; beyond this they are dropped (the client retries),
+    // so a dead or slow upstream cannot pile up unbounded tasks and buffers.
+    private const int MaxPendingForwards = 1024;
     private static readonly TimeSpan s_tcpIdle = TimeSpan.FromSeconds(10); // RFC 7766 §6.2.3 suggests seconds, not minutes
 
     private readonly CancellationTokenSource _stop = new();
@@ -21,6 +25,7 @@ public sealed class DnsServer : IAsyncDisposable
     private readonly HealthServer? _health;
     private readonly TextWriter _log;
     private int _tcpConnections;
+    private int _pendingForwards;
 
     private DnsServer(DnsServerOptions options, IClusterStore store, TextWriter log)
     {
@@ -134,6 +139,12 @@ public sealed class DnsServer : IAsyncDisposable
             int length = Handler.TryAnswer(request.AsSpan(0, n), response, tcp: false, out bool needsUpstream);
             if (needsUpstream)
             {
+                if (Interlocked.Increment(ref _pendingForwards) > MaxPendingForwards)
+                {
+                    Interlocked.Decrement(ref _pendingForwards);
+                    Metrics.Drop();
+                    continue;
+                }
                 // The upstream round trip must not stall this loop: copy what it needs and carry on.
                 var copy = request.AsSpan(0, n).ToArray();
                 var to = new SocketAddress(remote.Family, remote.Size);
@@ -161,6 +172,10 @@ public sealed class DnsServer : IAsyncDisposable
         }
         catch (OperationCanceledException) when (ct.IsCancellationRequested)
         {
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _pendingForwards);
         }
     }
 
