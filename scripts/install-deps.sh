@@ -10,8 +10,10 @@
 #   time                             GNU time: peak RSS of plugin processes in bench/
 #   iputils-ping, iperf3             ICMP across nodes in the lab tests; throughput in bench/
 #   bird2, frr, gobgpd, tcpdump      real BGP routers the Trellis.Bgp interop tests peer with; tcpdump to capture test data
+#   bind9-dnsutils                   dig: the DNS tests query trellis-dns with it
+#   dnsperf, knot                    the DNS benchmark's load generator, and knotd as its peer server
 set -euo pipefail
-packages=(time iputils-ping iperf3 iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps bird2 frr gobgpd tcpdump)
+packages=(time iputils-ping iperf3 iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps bird2 frr gobgpd tcpdump bind9-dnsutils dnsperf knot)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
