@@ -145,19 +145,13 @@ public sealed partial class NetpolLab : IDisposable
             var step = c.Steps[s];
             log($"step {s + 1}/{c.Steps.Count}{(step.Note is null ? "" : ": " + step.Note)}");
             Change(step);
-            var failures = new List<string>();
-            foreach (var expect in step.Expect)
-            {
-                var expected = expect.Table();
-                foreach (string proto in expect.Protocols.Where(p => p != "SCTP"))
-                {
-                    string what = $"step {s + 1}, port {expect.Port}/{proto}{(expect.Extra ? " (Trellis extra, not upstream)" : "")}";
-                    if (Validate(expect.Port, proto, expected, log, what) is { } failure)
-                    {
-                        failures.Add(failure);
-                    }
-                }
-            }
+            // The step's tables are independent (other port or protocol): polled at once, as each takes a probe
+            // timeout (1 s) per round whenever a pair is blocked.
+            var checks = step.Expect.SelectMany(e => e.Protocols.Where(p => p != "SCTP").Select(proto => (Expect: e, Proto: proto, Table: e.Table())))
+                .Select(x => Task.Run(() => Validate(x.Expect.Port, x.Proto, x.Table, log,
+                    $"step {s + 1}, port {x.Expect.Port}/{x.Proto}{(x.Expect.Extra ? " (Trellis extra, not upstream)" : "")}")))
+                .ToArray();
+            var failures = checks.Select(t => t.Result).OfType<string>().ToList();
             if (failures.Count > 0)
             {
                 return failures;

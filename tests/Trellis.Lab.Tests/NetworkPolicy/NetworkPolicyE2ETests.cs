@@ -115,7 +115,7 @@ public sealed class NetworkPolicyE2ETests(NetpolLab fixture, ITestOutputHelper o
             output.WriteLine($"{loops[i].From} -> {loops[i].Target}/{loops[i].Proto}: {attempts.Count} attempts, {attempts.Count(a => a.Ms >= created)} after the pod was applied");
             // An answer, or a refusal (TCP RST, ICMP port unreachable), means a packet reached the pod.
             leaks.AddRange(attempts.Where(a => a.Exit == 0 || a.Err.Contains("ConnectionRefused", StringComparison.Ordinal))
-                .Select(a => $"{loops[i].From} -> {loops[i].Proto} {a.Ms - created} ms after apply ({a.Ms - ready} ms after Ready): {(a.Exit == 0 ? "answered" : a.Err)}"));
+                .Select(a => $"{loops[i].From} -> isolated {loops[i].Target}:80/{loops[i].Proto}, {a.Ms - created} ms after apply ({a.Ms - ready} ms after Ready): {(a.Exit == 0 ? "answered" : a.Err)}"));
         }
         var open = Attempts(logs[^1]);
         long firstOpen = open.Where(a => a.Exit == 0).Select(a => a.Ms).DefaultIfEmpty(0).Min();
