@@ -40,6 +40,12 @@ public sealed record AgentOptions
 
     /// <summary>The service proxy's settings; null runs no proxy (kube-proxy runs beside another agent).</summary>
     public Proxy.ProxyOptions? Proxy { get; init; }
+
+    /// <summary>The NetworkPolicy engine's settings; null enforces no policy (another engine does).</summary>
+    public Policy.PolicyOptions? Policy { get; init; }
+
+    /// <summary>Where to serve Prometheus metrics (<c>GET /metrics</c>); null serves none.</summary>
+    public IPEndPoint? Metrics { get; init; }
 }
 
 /// <summary>
@@ -70,6 +76,16 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         var proxy = options.Proxy is { } po
             ? Task.Run(() => new Proxy.ServiceProxy(options.Node, options.Underlay, po, store, log).RunAsync(ct), ct)
             : Task.CompletedTask;
+        // The policy engine likewise: its own watch (pods, namespaces, policies), its own table.
+        var policyEngine = options.Policy is { } pol ? new Policy.PolicyEngine(options.Node, pol, store, log) : null;
+        var policy = policyEngine is not null ? Task.Run(() => policyEngine.RunAsync(ct), ct) : Task.CompletedTask;
+        await using var metrics = options.Metrics is { } endpoint
+            ? new Metrics.MetricsServer(endpoint, policyEngine is null ? [] : [policyEngine.WriteMetrics], log)
+            : null;
+        if (metrics is not null)
+        {
+            Log($"serving metrics on http://{metrics.Endpoint}/metrics");
+        }
         string? lastReport = null;
         DateTimeOffset renewAt = DateTimeOffset.MinValue;
         while (!ct.IsCancellationRequested)
@@ -109,8 +125,13 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
                 // Surface a proxy crash: the supervisor restarts the agent, as systemd restarts kube-proxy.
                 await proxy.ConfigureAwait(false);
             }
+            if (policy.IsFaulted)
+            {
+                await policy.ConfigureAwait(false);
+            }
         }
         await proxy.ConfigureAwait(false);
+        await policy.ConfigureAwait(false);
     }
 
     private string? Sync(RtNetlink nl, RoutingReconciler routing, NodeFirewallReconciler firewall, MacAddress vtep, List<NodeView> nodes, string? lastReport)

@@ -13,6 +13,7 @@ internal static class Program
         usage: trellisd --store URL --node NAME --cluster-cidr CIDR [--underlay eth0] [--backend vxlan|host-gw]
                         [--direct-routing] [--resync 10s]
                         [--service-cidr CIDR[,CIDR]] [--masquerade-all] [--nodeport-addresses CIDR[,CIDR]] [--no-proxy]
+                        [--no-policy] [--metrics ADDR:PORT]
                         [--lease-subnet-length 24 [--prefer-subnet CIDR] [--cni-conf FILE --cni-template FILE]]
 
         The Trellis node agent: keeps the node's cross-node routes (VXLAN device, routes, neighbours, FDB)
@@ -20,6 +21,8 @@ internal static class Program
         with the cluster's Node objects. With --lease-subnet-length it leases the node's pod CIDR from the
         cluster CIDR (flannel's protocol), records it as spec.podCIDR and writes the CNI config for it.
         Unless --no-proxy, it is also the node's service proxy (kube-proxy, nftables mode): table ip trellis-proxy.
+        Unless --no-policy, it enforces NetworkPolicy for the node's pods: table inet trellis-policy.
+        --metrics serves Prometheus text (policy allow/drop counters, sync counts) on http://ADDR:PORT/metrics.
         Runs in the node's network namespace.
         """;
 
@@ -34,6 +37,7 @@ internal static class Program
         bool directRouting = false;
         bool masqueradeAll = false;
         bool noProxy = false;
+        bool noPolicy = false;
         for (int i = 0; i < args.Length; i++)
         {
             if (args[i] == "--direct-routing")
@@ -47,6 +51,10 @@ internal static class Program
             else if (args[i] == "--no-proxy")
             {
                 noProxy = true;
+            }
+            else if (args[i] == "--no-policy")
+            {
+                noPolicy = true;
             }
             else if (args[i].StartsWith("--", StringComparison.Ordinal) && i + 1 < args.Length)
             {
@@ -115,8 +123,15 @@ internal static class Program
         {
             return UsageError(bad!);
         }
+        System.Net.IPEndPoint? metrics = null;
+        if (flags.TryGetValue("--metrics", out var m) && !Metrics.MetricsServer.TryParseEndpoint(m, out metrics))
+        {
+            return UsageError($"--metrics: '{m}' is not ADDR:PORT (e.g. 0.0.0.0:9402)");
+        }
         var options = new AgentOptions
         {
+            Policy = noPolicy ? null : new Policy.PolicyOptions { Resync = resync },
+            Metrics = metrics,
             Proxy = noProxy ? null : new Proxy.ProxyOptions
             {
                 ClusterCidrs = [cluster],

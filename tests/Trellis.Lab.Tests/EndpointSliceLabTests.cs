@@ -94,6 +94,7 @@ public sealed class EndpointSliceLabTests(EndpointSliceLab fixture) : IClassFixt
         var readyAt = new Dictionary<string, long>();
         var inSliceAt = new Dictionary<string, long>();
         var clock = Stopwatch.StartNew();
+        var live = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         var watcher = Task.Run(async () =>
         {
             try
@@ -106,6 +107,10 @@ public sealed class EndpointSliceLabTests(EndpointSliceLab fixture) : IClassFixt
                     }
                     var o = JsonNode.Parse(e.Item.Value)!;
                     long now = clock.ElapsedTicks;
+                    if (e.Item.Key == "/registry/namespaces/eps")
+                    {
+                        live.TrySetResult();
+                    }
                     lock (readyAt)
                     {
                         if (e.Item.Key.StartsWith("/registry/pods/eps/", StringComparison.Ordinal)
@@ -131,11 +136,10 @@ public sealed class EndpointSliceLabTests(EndpointSliceLab fixture) : IClassFixt
             }
         });
 
+        // The namespace first: once the watcher has seen it, it is live (not replaying a burst of history).
+        Lab.Apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: eps}\n");
+        await live.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Lab.Apply("""
-            apiVersion: v1
-            kind: Namespace
-            metadata: {name: eps}
-            ---
             apiVersion: v1
             kind: Service
             metadata: {name: web, namespace: eps}

@@ -92,8 +92,15 @@ public sealed class ServiceChurnLabTests
         var synced = DateTime.UtcNow;
 
         // The UDP client with the same source port now reaches the survivor: its stale entry was deleted.
-        var moved = Connect(lab, "churn/client", $"{ip}:53", "udp", sourcePort: 40053);
-        Assert.True(moved.Exit == 0 && moved.Name == survivor, $"UDP after the endpoint went: {moved}");
+        // (The agent deletes the stale entries right after the nft transaction that removed the endpoint, so
+        // allow that sync a moment to finish; without the cleanup the entry would live for the UDP stream
+        // timeout, 120 s, as long as the client keeps sending.)
+        var movedBy = DateTime.UtcNow.AddSeconds(3);
+        Seen moved;
+        while (!((moved = Connect(lab, "churn/client", $"{ip}:53", "udp", timeout: "300ms", sourcePort: 40053)) is { Exit: 0 } m && m.Name == survivor))
+        {
+            Assert.True(DateTime.UtcNow < movedBy, $"UDP after the endpoint went: {moved}");
+        }
 
         // Keep the load running on the survivor alone for a while, then recreate the victim (same name,
         // new pod) and let the load see it come back.
@@ -114,6 +121,62 @@ public sealed class ServiceChurnLabTests
             Assert.True(window.Count >= 3, $"only {window.Count} connections between the sync and the recreation");
             Assert.All(window, a => Assert.True(a.Seen.Exit == 0 && a.Seen.Name == survivor, $"after the sync: {a.Seen}"));
             Assert.Contains(answers, a => a.Start < synced && a.Seen.Name == victim);
+        }
+    }
+
+    [LabFact]
+    public void A_terminating_endpoint_serves_only_while_no_ready_endpoint_exists()
+    {
+        using var lab = new LabDriver("c");
+        Up(lab);
+        // "old" ignores SIGTERM (as a server draining its connections would), so it stays serving through its grace period.
+        string oldPod = $$$"""
+            apiVersion: v1
+            kind: Namespace
+            metadata: {name: churn}
+            ---
+            apiVersion: v1
+            kind: Pod
+            metadata: {name: old, namespace: churn, labels: {app: web}}
+            spec:
+              nodeName: node-2
+              terminationGracePeriodSeconds: 30
+              containers:
+              - name: c
+                image: agnhost
+                command: [sh, -c, "trap '' TERM; exec {{{LabDriver.Trellis}}} serve-hostname --name old --port 8080 --report-client"]
+                ports: [{name: http, containerPort: 8080}]
+            ---
+            """ + "\n" + ClientPod(Ns, "client", "node-1") + """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: web, namespace: churn}
+            spec: {selector: {app: web}, ports: [{name: http, port: 80, targetPort: http}]}
+            """;
+        lab.Apply(oldPod);
+        lab.WaitReady(Ns, 2);
+        string ip = ClusterIp(lab, Ns, "web");
+        Eventually(lab, "churn/client", $"{ip}:80", s => s.Name == "old");
+        var del = lab.RunWithStdin("apiVersion: v1\nkind: Pod\nmetadata: {name: old, namespace: churn}\n", "delete", "-f", "-", "--wait=false");
+        Assert.True(del.Exit == 0, del.Err);
+        // Terminating but serving, and no ready endpoint left: kube-proxy falls back to it.
+        var deadline = DateTime.UtcNow.AddSeconds(15);
+        while (!lab.Must("get", "endpointslices", "-n", Ns, "-o", "json").Contains("\"terminating\": true", StringComparison.Ordinal))
+        {
+            Assert.True(DateTime.UtcNow < deadline, "the slice never showed the endpoint terminating");
+            Thread.Sleep(100);
+        }
+        Thread.Sleep(500);
+        for (int i = 0; i < 5; i++)
+        {
+            Assert.Equal("old", Connect(lab, "churn/client", $"{ip}:80").Name);
+        }
+        // Once a ready endpoint exists, the terminating one gets no new connection.
+        lab.Apply(WebPod(Ns, "new", "node-1", 8080));
+        Eventually(lab, "churn/client", $"{ip}:80", s => s.Name == "new", seconds: 20);
+        for (int i = 0; i < 8; i++)
+        {
+            Assert.Equal("new", Connect(lab, "churn/client", $"{ip}:80").Name);
         }
     }
 

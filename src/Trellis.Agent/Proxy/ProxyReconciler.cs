@@ -20,8 +20,48 @@ public sealed class ProxyReconciler(INftClient nft)
 {
     private ProxyRuleset? _applied;
 
+    private bool _incrementalApplied;
+
     /// <summary>Forget what was applied: the next sync is a full one.</summary>
-    public void RequestFullSync() => _applied = null;
+    public void RequestFullSync()
+    {
+        _applied = null;
+        _incrementalApplied = false;
+    }
+
+    /// <summary>
+    /// A sync from an <see cref="IncrementalProxyCompiler"/>: <paramref name="update"/>'s transaction when the table
+    /// holds what the compiler compiled before (the per-change path, independent of the number of Services), a
+    /// full sync of <see cref="IncrementalProxyCompiler.Ruleset"/> otherwise.
+    /// </summary>
+    /// <exception cref="NftException">nft refused the transaction; nothing changed and the next sync is full.</exception>
+    public ProxySyncResult Sync(IncrementalProxyCompiler compiler, ProxyUpdate update)
+    {
+        ArgumentNullException.ThrowIfNull(compiler);
+        ArgumentNullException.ThrowIfNull(update);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        string text;
+        string kind;
+        if (!_incrementalApplied)
+        {
+            string? listing = nft.ListTable(ProxyNames.Family, ProxyNames.Table, stateless: true);
+            var existing = listing is null ? null : ProxyTransaction.ParseListing(listing);
+            text = ProxyTransaction.Full(compiler.Ruleset, existing);
+            kind = "full";
+        }
+        else
+        {
+            text = update.Transaction;
+            kind = text.Length == 0 ? "none" : "partial";
+        }
+        if (text.Length > 0)
+        {
+            _incrementalApplied = false;
+            nft.Apply(text);
+        }
+        _incrementalApplied = true;
+        return new ProxySyncResult(kind, text.Length, System.Diagnostics.Stopwatch.GetElapsedTime(started));
+    }
 
     /// <exception cref="NftException">nft refused the transaction; nothing changed and the next sync is full.</exception>
     public ProxySyncResult Sync(ProxyRuleset desired)

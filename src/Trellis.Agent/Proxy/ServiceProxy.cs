@@ -46,9 +46,10 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
     private readonly Dictionary<string, EndpointSliceView> _slices = new(StringComparer.Ordinal);
     private readonly Dictionary<string, long> _revisions = new(StringComparer.Ordinal);
     private readonly ProxyReconciler _reconciler = new(new NftClient());
-    private IReadOnlyList<ProxyServicePort> _lastPorts = [];
-    private string _lastProblems = "";
+    // Compiles only what changed: one Service added to 10,000 costs what it costs alone (BENCHMARKS.md).
+    private readonly IncrementalProxyCompiler _compiler = new();
     private long _lastFull = Stopwatch.GetTimestamp();
+    private bool _firstHealthUpdate = true;
 
     public async Task RunAsync(CancellationToken ct)
     {
@@ -127,10 +128,15 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
         var slices = await store.ListAsync(Kinds.EndpointSlice.StorePrefix(), ct).ConfigureAwait(false);
         lock (_services)
         {
-            _services.Clear();
-            _slices.Clear();
-            _revisions.Clear();
-            foreach (var i in svcs.Items.Concat(slices.Items))
+            // Only what differs from the cache is handed to the compiler: a relist after a compaction or a store
+            // outage recompiles the Services that changed meanwhile, not all of them.
+            var listed = svcs.Items.Concat(slices.Items).ToList();
+            var keys = listed.Select(i => i.Key).ToHashSet(StringComparer.Ordinal);
+            foreach (var gone in _revisions.Keys.Where(k => !keys.Contains(k)).ToList())
+            {
+                Remove(gone, long.MaxValue);
+            }
+            foreach (var i in listed)
             {
                 Put(i);
             }
@@ -184,11 +190,19 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
         _revisions[item.Key] = item.ModRevision;
         if (item.Key.StartsWith(Kinds.Service.StorePrefix(), StringComparison.Ordinal))
         {
-            _services[item.Key] = new ServiceView(json);
+            var view = new ServiceView(json);
+            if (_services.Remove(item.Key, out var old))
+            {
+                _compiler.RemoveService(old.Namespace, old.Name);
+            }
+            _services[item.Key] = view;
+            _compiler.PutService(view);
         }
         else
         {
-            _slices[item.Key] = new EndpointSliceView(json);
+            var view = new EndpointSliceView(json);
+            _slices[item.Key] = view;
+            _compiler.PutSlice(item.Key, view);
         }
         return true;
     }
@@ -200,7 +214,17 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
             return false;
         }
         _revisions.Remove(key);
-        return _services.Remove(key) | _slices.Remove(key);
+        if (_services.Remove(key, out var svc))
+        {
+            _compiler.RemoveService(svc.Namespace, svc.Name);
+            return true;
+        }
+        if (_slices.Remove(key))
+        {
+            _compiler.RemoveSlice(key);
+            return true;
+        }
+        return false;
     }
 
     private void Sync(RtNetlink nl, HealthCheckServer health, string why)
@@ -212,10 +236,11 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
             Log($"{underlay} has no IPv4 address yet; not syncing");
             return;
         }
-        ProxyInput input;
+        ProxyUpdate update;
+        int serviceCount;
         lock (_services)
         {
-            input = new ProxyInput
+            _compiler.SetGlobals(new ProxyInput
             {
                 NodeName = nodeName,
                 NodeIPs = nodeIps,
@@ -227,22 +252,19 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
                 NodePortAddresses = options.NodePortAddresses.Count == 0 ? []
                     : nl.AddrList(null, AddressFamily.InterNetwork).Select(a => a.Cidr.Address)
                         .Where(ip => !IPAddress.IsLoopback(ip) && options.NodePortAddresses.Any(n => n.Contains(ip))).Distinct().ToList(),
-                Services = _services.Values.ToList(),
-                EndpointSlices = _slices.Values.ToList(),
-            };
+            });
+            update = _compiler.Compile();
+            serviceCount = _compiler.ServiceCount;
         }
-        var ruleset = ProxyCompiler.Compile(input);
         var compiled = Stopwatch.GetElapsedTime(started);
-        string problems = string.Join("\n", ruleset.Problems);
-        if (problems != _lastProblems && problems.Length > 0)
+        if (update.Problems.Count > 0)
         {
-            Log("proxy: skipped: " + problems.Replace("\n", "; ", StringComparison.Ordinal));
+            Log("proxy: skipped: " + string.Join("; ", update.Problems));
         }
-        _lastProblems = problems;
         ProxySyncResult result;
         try
         {
-            result = _reconciler.Sync(ruleset);
+            result = _reconciler.Sync(_compiler, update);
         }
         catch (NftException e)
         {
@@ -253,19 +275,24 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
         {
             _lastFull = Stopwatch.GetTimestamp();
         }
-        foreach (var d in StaleConntrack.Find(_lastPorts, ruleset.ServicePorts))
+        // Only the changed Services' ports can have stale UDP entries (StaleConntrack compares per service port).
+        foreach (var d in StaleConntrack.Find(update.RemovedPorts, update.AddedPorts))
         {
             RunConntrack(d);
         }
-        _lastPorts = ruleset.ServicePorts;
-        health.Update(ruleset.ServicePorts
-            .Where(p => p.ExternalPolicyLocal && p.HealthCheckNodePort is not null)
-            .GroupBy(p => p.HealthCheckNodePort!.Value)
-            .ToDictionary(g => g.Key, g => (g.First().Namespace, g.First().Name, g.SelectMany(p => p.LocalEndpoints).Select(e => e.Ip).Distinct().Count())));
+        bool HealthChecked(ProxyServicePort p) => p.ExternalPolicyLocal && p.HealthCheckNodePort is not null;
+        if (update.Everything || update.RemovedPorts.Any(HealthChecked) || update.AddedPorts.Any(HealthChecked) || _firstHealthUpdate)
+        {
+            _firstHealthUpdate = false;
+            health.Update(_compiler.ServicePorts
+                .Where(HealthChecked)
+                .GroupBy(p => p.HealthCheckNodePort!.Value)
+                .ToDictionary(g => g.Key, g => (g.First().Namespace, g.First().Name, g.SelectMany(p => p.LocalEndpoints).Select(e => e.Ip).Distinct().Count())));
+        }
         if (result.Kind != "none")
         {
             Log(string.Create(CultureInfo.InvariantCulture,
-                $"proxy: {result.Kind} sync ({why}): {input.Services.Count} services, {ruleset.ServicePorts.Count} ports, {result.TransactionBytes} bytes; compile {compiled.TotalMilliseconds:F1} ms, nft {result.Elapsed.TotalMilliseconds:F1} ms"));
+                $"proxy: {result.Kind} sync ({why}): {serviceCount} services, {result.TransactionBytes} bytes; compile {compiled.TotalMilliseconds:F1} ms, nft {result.Elapsed.TotalMilliseconds:F1} ms"));
         }
     }
 

@@ -31,7 +31,8 @@ internal static class LabCommands
             await Task.WhenAll(
                 KeepRunningAsync("scheduler", () => new Scheduler(client, Console.Out).RunAsync(ct), ct),
                 KeepRunningAsync("endpointslice", () => endpoints.RunAsync(ct), ct),
-                KeepRunningAsync("lb-announcer", () => new LoadBalancerAnnouncer(endpoints, Console.Out).RunAsync(ct), ct)).ConfigureAwait(false);
+                KeepRunningAsync("lb-announcer", () => new LoadBalancerAnnouncer(endpoints, Console.Out).RunAsync(ct), ct),
+                KeepRunningAsync("allocation-repair", () => RepairAllocationsAsync(store, ct), ct)).ConfigureAwait(false);
             return 0;
         }));
         lab.Subcommands.Add(Daemon("kubelet", "(internal) the lab's kubelet for one node", async (state, node, ct) =>
@@ -42,6 +43,31 @@ internal static class LabCommands
             return 0;
         }, withNode: true));
         return lab;
+    }
+
+    /// <summary>
+    /// The API server's repair controllers for ClusterIPs and NodePorts: every minute, allocation keys whose
+    /// Service is gone or no longer uses them (an apply that crashed between allocating and writing) are
+    /// released, and missing ones restored.
+    /// </summary>
+    private static async Task RepairAllocationsAsync(Trellis.Store.IClusterStore store, CancellationToken ct)
+    {
+        while (!ct.IsCancellationRequested)
+        {
+            try
+            {
+                var report = await AllocationRepair.RunOnceAsync(store, ct: ct).ConfigureAwait(false);
+                if (!report.IsClean)
+                {
+                    Console.Out.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} allocation-repair: removed [{string.Join(", ", report.Removed)}] restored [{string.Join(", ", report.Restored)}] conflicts [{string.Join(", ", report.Conflicts)}]");
+                }
+            }
+            catch (Trellis.Store.StoreException e)
+            {
+                Console.Out.WriteLine($"{DateTimeOffset.UtcNow.ToString("HH:mm:ss.fff", CultureInfo.InvariantCulture)} allocation-repair: store: {e.Message}; retrying");
+            }
+            await Task.Delay(TimeSpan.FromMinutes(1), ct).ConfigureAwait(false);
+        }
     }
 
     /// <summary>Runs one controller loop, restarting it after an unexpected failure (logged) until cancellation.</summary>
@@ -188,6 +214,7 @@ internal static class LabCommands
                 }
                 Console.WriteLine();
                 Console.Write(Probe.ToTable(results, 80, "tcp", !Console.IsOutputRedirected));
+                await DemoServicesAsync(state, new ObjectClient(st), ct).ConfigureAwait(false);
             }
             Console.WriteLine($"\nlab '{state.Name}' is up in {sw.Elapsed.TotalSeconds:0.0}s. Try: ./trellis get pods -A -o wide   ./trellis probe   ./trellis lab down");
             return 0;
@@ -225,7 +252,51 @@ internal static class LabCommands
         }
     }
 
-    /// <summary>Two agnhost-style pods per node (no command: serve-hostname on their declared ports).</summary>
+    /// <summary>
+    /// The demo's Service, seen working: the same matrix through its ClusterIP (each connection DNATed by the
+    /// source node's trellis-proxy table to one of the pods), then its NodePort from the outside netns.
+    /// </summary>
+    private static async Task DemoServicesAsync(LabState state, ObjectClient client, CancellationToken ct)
+    {
+        var svc = await client.GetAsync(Kinds.Service, "demo", "web", ct).ConfigureAwait(false);
+        if (svc is null)
+        {
+            return;
+        }
+        var view = new ServiceView(svc.Json);
+        var ports = view.Ports;
+        int nodePort = ports.Count > 0 ? ports[0].NodePort ?? 0 : 0;
+        IReadOnlyList<ProbeResult> results = [];
+        for (var until = DateTime.UtcNow.AddSeconds(8); ;)
+        {
+            results = await Probe.RunAsync(state, client, ["demo"], 80, "tcp", true, TimeSpan.FromSeconds(1), ct).ConfigureAwait(false);
+            if (results.All(r => r.Connected) || DateTime.UtcNow > until)
+            {
+                break;
+            }
+            await Task.Delay(250, ct).ConfigureAwait(false);
+        }
+        Console.WriteLine($"\nthrough Service demo/web (ClusterIP {view.ClusterIP}):");
+        Console.Write(Probe.ToTable(results, 80, "tcp", !Console.IsOutputRedirected));
+        if (nodePort > 0)
+        {
+            Console.WriteLine($"\nfrom outside the cluster ({state.OutsideIp}) to NodePort {nodePort} of each node:");
+            foreach (var n in state.Nodes)
+            {
+                var psi = new System.Diagnostics.ProcessStartInfo("ip", ["netns", "exec", state.UnderlayNetns, Path.Combine(BinDir, "trellis"), "connect", $"{n.Ip}:{nodePort}", "--timeout", "1s"])
+                {
+                    RedirectStandardOutput = true,
+                    RedirectStandardError = true,
+                };
+                using var p = System.Diagnostics.Process.Start(psi)!;
+                string answer = (await p.StandardOutput.ReadToEndAsync(ct).ConfigureAwait(false)).Trim();
+                await p.WaitForExitAsync(ct).ConfigureAwait(false);
+                Console.WriteLine($"  {n.Ip}:{nodePort} ({n.Name}) -> {(p.ExitCode == 0 ? "answered by " + answer : "no answer (exit " + p.ExitCode + ")")}");
+            }
+        }
+    }
+
+    /// <summary>Two agnhost-style pods per node (no command: serve-hostname on their declared ports), and a NodePort Service over them.</summary>
     public static string DemoManifest(LabState state)
     {
         var sb = new StringBuilder("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: demo\n");
@@ -255,6 +326,21 @@ internal static class LabCommands
                     """);
             }
         }
+        sb.Append("""
+            ---
+            apiVersion: v1
+            kind: Service
+            metadata:
+              name: web
+              namespace: demo
+            spec:
+              type: NodePort
+              selector: {app: web}
+              ports:
+              - {name: http, port: 80, targetPort: http, nodePort: 30080}
+              - {name: dns, port: 53, protocol: UDP, targetPort: dns, nodePort: 30080}
+
+            """);
         return sb.ToString();
     }
 

@@ -17,10 +17,15 @@ internal sealed class EndpointIndex
     private readonly HashSet<string> _reported = new(StringComparer.Ordinal);
 
     public EndpointIndex(ProxyInput input, List<string> problems)
+        : this(input.NodeName, input.EndpointSlices, problems)
     {
-        _nodeName = input.NodeName;
+    }
+
+    public EndpointIndex(string nodeName, IEnumerable<EndpointSliceView> slices, List<string> problems)
+    {
+        _nodeName = nodeName;
         _problems = problems;
-        foreach (var slice in input.EndpointSlices)
+        foreach (var slice in slices)
         {
             if (slice.ServiceName is not { Length: > 0 } svc || slice.AddressType != "IPv4")
             {

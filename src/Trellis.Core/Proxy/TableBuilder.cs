@@ -30,20 +30,35 @@ internal sealed class TableBuilder
     private const string Mark = ProxyNames.MasqueradeMark;
 
     // Filter chains run before DNAT (-100) so they see the service address, not the endpoint; the post-DNAT
-    // output chain sees what DNAT did not rewrite (a ClusterIP port with no service behind it).
+    // output chain sees what DNAT did not rewrite (a ClusterIP port with no service behind it). The no-endpoint
+    // check of locally generated traffic is post-DNAT too, as in kube-proxy (filter-output at priority 0): the
+    // node's own connection to an eTP:Local external address is short-circuited to every endpoint by nat-output,
+    // so a pre-DNAT check would drop it when this node has no local endpoint (kube-proxy's
+    // TestInternalExternalMasquerade "node to LB with eTP:Local").
     internal static readonly IReadOnlyList<ProxyChain> BaseChains =
     [
         new("filter-prerouting", new("filter", "prerouting", -110), ["ct state new jump " + FirewallCheck]),
         new("filter-input", new("filter", "input", -110), ["ct state new jump " + NodePortEndpointsCheck, "ct state new jump " + ServiceEndpointsCheck]),
         new("filter-forward", new("filter", "forward", -110), ["ct state new jump " + ServiceEndpointsCheck, "ct state new jump " + ClusterIPsCheck]),
-        new("filter-output", new("filter", "output", -110), ["ct state new jump " + ServiceEndpointsCheck, "ct state new jump " + FirewallCheck]),
-        new("filter-output-post-dnat", new("filter", "output", -90), ["ct state new jump " + ClusterIPsCheck]),
+        new("filter-output", new("filter", "output", -110), ["ct state new jump " + FirewallCheck]),
+        new("filter-output-post-dnat", new("filter", "output", -90), ["ct state new jump " + ServiceEndpointsCheck, "ct state new jump " + ClusterIPsCheck]),
         new("nat-prerouting", new("nat", "prerouting", -100), ["jump " + Services]),
         new("nat-output", new("nat", "output", -100), ["jump " + Services]),
         new("nat-postrouting", new("nat", "postrouting", 100), ["jump " + Masquerading]),
     ];
 
     private readonly ProxyInput _input;
+
+    /// <summary>Fragment mode (one Service at a time): every map/set element claimed, in claim order.</summary>
+    internal List<ProxyClaim>? Claims { get; init; }
+
+    /// <summary>Fragment mode: per-port problems in order, a claim's conflict left to the merge.</summary>
+    internal List<ProxyProblemItem>? Items { get; init; }
+
+    internal IReadOnlyDictionary<string, List<string>> ChainRules => _chains;
+
+    internal IEnumerable<(string Name, bool IsMap, string Declaration)> SetDeclarations =>
+        _sets.Select(kv => (kv.Key, kv.Value.IsMap, kv.Value.Declaration));
     private readonly Dictionary<string, List<string>> _chains = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SetBuilder> _sets = new(StringComparer.Ordinal);
     private readonly string? _ifLocal;
@@ -154,6 +169,10 @@ internal sealed class TableBuilder
 
         var map = (string mapName, string key, string verdict) => Element(mapName, key, verdict, sp, problems);
 
+        if (Claims is not null)
+        {
+            Claims.Add(new ProxyClaim(ClusterIPsSet, sp.ClusterIP.ToString(), sp.ClusterIP.ToString(), sp.Display));
+        }
         _sets[ClusterIPsSet].TryAdd(sp.ClusterIP.ToString(), null, "");
         if (hasInternal)
         {
@@ -370,6 +389,14 @@ internal sealed class TableBuilder
 
     private void Element(string mapName, string key, string verdict, ServicePortSpec sp, List<string> problems)
     {
+        if (Claims is not null && Items is not null)
+        {
+            // Fragment mode: who wins a key is decided when fragments are merged (IncrementalProxyCompiler).
+            Items.Add(new ProxyProblemItem(null, Claims.Count));
+            Claims.Add(new ProxyClaim(mapName, key, key + " : " + verdict, sp.Display));
+            _sets[mapName].TryAdd(key, verdict, sp.Display);
+            return;
+        }
         if (!_sets[mapName].TryAdd(key, verdict, sp.Display))
         {
             var owner = _sets[mapName].Owner(key);
@@ -404,6 +431,10 @@ internal sealed class TableBuilder
 
     private sealed class SetBuilder(bool isMap, string declaration)
     {
+        public bool IsMap => isMap;
+
+        public string Declaration => declaration;
+
         private readonly Dictionary<string, (string Element, string Owner)> _elements = new(StringComparer.Ordinal);
 
         public bool TryAdd(string key, string? verdict, string owner)
