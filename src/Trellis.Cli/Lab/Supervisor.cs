@@ -54,6 +54,8 @@ public sealed class Supervisor
                  "--lease-subnet-length", lab.NodeSubnetLength.ToString(System.Globalization.CultureInfo.InvariantCulture), "--prefer-subnet", n.PodCidr,
                  "--cni-conf", Path.Combine(n.CniConfDir, "10-trellis.conflist"), "--cni-template", LabLifecycle.ConflistTemplatePath(lab.Name, n.Name),
                  "--service-cidr", lab.ServiceCidr,
+                 // kube-proxy's metrics port, inside the node's netns: curl http://<node ip>:10249/metrics
+                 "--metrics", "0.0.0.0:10249",
                  .. (lab.DirectRouting ? s_directRouting : []),
                  .. (lab.MasqueradeAll ? s_masqueradeAll : []),
                  .. (lab.NodePortAddresses.Count > 0 ? ["--nodeport-addresses", string.Join(',', lab.NodePortAddresses)] : Array.Empty<string>())]));
