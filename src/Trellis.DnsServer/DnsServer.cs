@@ -23,6 +23,8 @@ public sealed class DnsServer : IAsyncDisposable
     private readonly Socket _udp;
     private readonly Socket _tcp;
     private readonly HealthServer? _health;
+    // --metrics: the same endpoints on a second address, as CoreDNS serves Prometheus on :9153 apart from health on :8080.
+    private readonly HealthServer? _metricsServer;
     private readonly TextWriter _log;
     private int _tcpConnections;
     private int _pendingForwards;
@@ -38,6 +40,10 @@ public sealed class DnsServer : IAsyncDisposable
         if (options.Health is { } h)
         {
             _health = new HealthServer(h, Metrics, log);
+        }
+        if (options.Metrics is { } m)
+        {
+            _metricsServer = new HealthServer(m, Metrics, log);
         }
     }
 
@@ -80,6 +86,10 @@ public sealed class DnsServer : IAsyncDisposable
         if (_health is not null)
         {
             _tasks.Add(Task.Run(() => _health.RunAsync(ct), ct));
+        }
+        if (_metricsServer is not null)
+        {
+            _tasks.Add(Task.Run(() => _metricsServer.RunAsync(ct), ct));
         }
     }
 
@@ -290,6 +300,7 @@ public sealed class DnsServer : IAsyncDisposable
         _udp.Dispose();
         _tcp.Dispose();
         _health?.Dispose();
+        _metricsServer?.Dispose();
         try
         {
             await Task.WhenAll(_tasks).WaitAsync(TimeSpan.FromSeconds(5)).ConfigureAwait(false);

@@ -18,19 +18,23 @@ public sealed record DnsServerOptions
 
     public IPEndPoint? Health { get; init; }
 
+    /// <summary>A second address serving the same /metrics (and /ready, /healthz): CoreDNS's :9153 beside its :8080.</summary>
+    public IPEndPoint? Metrics { get; init; }
+
     public TimeSpan UpstreamTimeout { get; init; } = TimeSpan.FromSeconds(2);
 
     public int CacheEntries { get; init; } = 10_000;
 
     public const string Usage = """
         usage: trellis-dns --store URL --listen ADDR:PORT [--domain cluster.local] [--upstream ADDR:PORT,…]
-                           [--pods disabled|insecure|verified] [--ttl 30] [--health ADDR:PORT]
+                           [--pods disabled|insecure|verified] [--ttl 30] [--health ADDR:PORT] [--metrics ADDR:PORT]
 
         Cluster DNS (Kubernetes DNS-Based Service Discovery 1.1.0) for the Services, EndpointSlices, Pods
         and Namespaces in the store, over UDP and TCP on --listen. Names outside the cluster domain, and
         reverse names of addresses the cluster does not own, go to the --upstream servers (cached); with no
         --upstream nothing is forwarded: outside names get REFUSED, unowned reverse names SERVFAIL, as
-        CoreDNS answers without a forward plugin. --health serves /ready and /metrics (Prometheus text).
+        CoreDNS answers without a forward plugin. --health serves /ready and /metrics (Prometheus text);
+        --metrics serves the same on a second address (CoreDNS's :9153).
         """;
 
     /// <summary>Parses the flags; <see cref="ArgumentException"/> names the flag at fault.</summary>
@@ -38,7 +42,7 @@ public sealed record DnsServerOptions
     {
         ArgumentNullException.ThrowIfNull(args);
         var flags = new Dictionary<string, string>(StringComparer.Ordinal);
-        string[] known = ["--store", "--listen", "--domain", "--upstream", "--pods", "--ttl", "--health"];
+        string[] known = ["--store", "--listen", "--domain", "--upstream", "--pods", "--ttl", "--health", "--metrics"];
         for (int i = 0; i < args.Count; i++)
         {
             string a = args[i];
@@ -118,6 +122,7 @@ public sealed record DnsServerOptions
             Zone = zone,
             Upstreams = upstreams,
             Health = flags.TryGetValue("--health", out var h) ? ParseEndPoint("--health", h, defaultPort: null) : null,
+            Metrics = flags.TryGetValue("--metrics", out var m) ? ParseEndPoint("--metrics", m, defaultPort: null) : null,
         };
     }
 

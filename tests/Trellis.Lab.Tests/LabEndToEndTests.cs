@@ -204,6 +204,12 @@ public sealed class LabEndToEndTests
     {
         using var lab = new LabDriver();
         lab.Must("lab", "up", "--name", lab.Name, "--nodes", "1");
+        string ipam = $"/var/lib/trellis/{lab.Name}/ipam/node-1/trellis";
+        // What the lab's own pods (cluster DNS) hold: the failed pod must add nothing to it.
+        HashSet<string> PodNetns() => Cni.Tests.Infrastructure.Sh.Must("ip", "netns", "list").Split('\n').Where(l => l.StartsWith($"trl-{lab.Name}-p-", StringComparison.Ordinal)).Select(l => l.Split(' ')[0]).ToHashSet();
+        HashSet<string> Reserved() => Directory.Exists(ipam) ? Directory.EnumerateFiles(ipam).Where(f => System.Net.IPAddress.TryParse(Path.GetFileName(f), out _)).ToHashSet() : [];
+        var netnsBefore = PodNetns();
+        var reservedBefore = Reserved();
         // An address outside the node's range: CNI ADD fails, the kubelet undoes it and retries with backoff.
         lab.Apply("apiVersion: v1\nkind: Pod\nmetadata: {name: stuck, annotations: {trellis.dev/ip: 10.99.0.5}}\nspec: {containers: [{name: c, image: agnhost, ports: [{containerPort: 80}]}]}\n");
         JsonNode? ready = null;
@@ -223,10 +229,7 @@ public sealed class LabEndToEndTests
         Assert.Contains("10.99.0.5", ready!["message"]!.GetValue<string>(), StringComparison.Ordinal);
         Assert.Equal("False", ready["status"]!.GetValue<string>());
         // Undone between attempts: no pod namespace, no reserved address (polled: a retry may be mid-flight).
-        string ipam = $"/var/lib/trellis/{lab.Name}/ipam/node-1/trellis";
-        bool Clean() =>
-            !Cni.Tests.Infrastructure.Sh.Must("ip", "netns", "list").Split('\n').Any(l => l.StartsWith($"trl-{lab.Name}-p-", StringComparison.Ordinal))
-            && (!Directory.Exists(ipam) || !Directory.EnumerateFiles(ipam).Any(f => System.Net.IPAddress.TryParse(Path.GetFileName(f), out _)));
+        bool Clean() => PodNetns().SetEquals(netnsBefore) && Reserved().SetEquals(reservedBefore);
         deadline = DateTime.UtcNow.AddSeconds(5);
         while (!Clean() && DateTime.UtcNow < deadline)
         {
@@ -246,6 +249,10 @@ public sealed class LabEndToEndTests
         var set = new SortedSet<int>();
         foreach (var f in Directory.EnumerateFiles($"/run/trellis/{lab.Name}/kubelet", "*.json", SearchOption.AllDirectories))
         {
+            if (JsonNode.Parse(File.ReadAllText(f))!["namespace"]?.GetValue<string>() == "kube-system")
+            {
+                continue; // the lab's cluster DNS pods
+            }
             foreach (var c in JsonNode.Parse(File.ReadAllText(f))!["containers"]!.AsArray())
             {
                 set.Add(c!["pid"]!.GetValue<int>());

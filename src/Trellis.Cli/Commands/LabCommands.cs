@@ -35,6 +35,11 @@ internal static class LabCommands
                 KeepRunningAsync("allocation-repair", () => RepairAllocationsAsync(store, ct), ct)).ConfigureAwait(false);
             return 0;
         }));
+        lab.Subcommands.Add(Daemon("dns-stub", "(internal) the outside host's resolver: a fixed zone `test` on port 53 of the underlay", async (state, node, ct) =>
+        {
+            await LabDnsStub.RunAsync(state, Console.Out, ct).ConfigureAwait(false);
+            return 0;
+        }));
         lab.Subcommands.Add(Daemon("kubelet", "(internal) the lab's kubelet for one node", async (state, node, ct) =>
         {
             var n = state.Nodes.FirstOrDefault(x => x.Name == node) ?? throw new UsageException($"--node: '{node}' is not a node of lab '{state.Name}'");
@@ -191,6 +196,15 @@ internal static class LabCommands
             var state = await LabLifecycle.UpAsync(cfg, BinDir, Progress, ct).ConfigureAwait(false);
             await LabLifecycle.WaitNodesReadyAsync(state, TimeSpan.FromSeconds(60), ct).ConfigureAwait(false);
             Progress($"{state.Nodes.Count} nodes Ready");
+            if (await LabLifecycle.WaitClusterDnsReadyAsync(state, TimeSpan.FromSeconds(30), ct).ConfigureAwait(false))
+            {
+                Progress($"cluster DNS Ready at {state.DnsIp}");
+            }
+            else
+            {
+                // Not fatal: the rest of the lab works without names; the pods' logs say why.
+                Console.Error.WriteLine($"lab up: cluster DNS is not Ready after 30s (see {LabNames.LogDir(state.Name)}/pods/kube-system_trellis-dns-*.log)");
+            }
             if (cfg.Demo)
             {
                 await DemoAsync(state, Progress, ct).ConfigureAwait(false);

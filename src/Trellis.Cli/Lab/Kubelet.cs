@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text.Json.Nodes;
 using Trellis.Cli.Cluster;
 using Trellis.CniClient;
+using Trellis.Core.Dns;
 using Trellis.Core.Objects;
 using Trellis.Netlink;
 using Trellis.Store;
@@ -43,6 +44,7 @@ public sealed class Kubelet
     // background; the periodic sync finishes the teardown once it is done.
     private readonly Dictionary<string, Termination> _terminating = [];
     private readonly TextWriter _log;
+    private readonly ReadinessProbes _probes;
 
     private sealed record Termination(Task Stopped, CancellationTokenSource Force, DateTimeOffset Started);
 
@@ -55,6 +57,7 @@ public sealed class Kubelet
         _node = node;
         _client = client;
         _log = log;
+        _probes = new ReadinessProbes(log);
         _trellis = Path.Combine(binDir, "trellis");
         _cni = new CniInvoker([binDir, "/usr/lib/cni"], Path.Combine(PodRecord.Dir(lab.Name, node.Name), "cni-cache"));
 
@@ -291,49 +294,18 @@ public sealed class Kubelet
         return Procs.SpawnDetached("container:" + c.Name, argv, log, _node.Name, env);
     }
 
+    /// <summary>
+    /// /etc/netns/&lt;pod netns&gt;/resolv.conf, which `ip netns exec` bind-mounts over /etc/resolv.conf, as the
+    /// kubelet computes it (<see cref="PodResolvConf"/>). The node's own resolver is the lab's outside host (the
+    /// upstream stub there): nothing is ever taken from this machine's resolv.conf (DESIGN.md §5).
+    /// </summary>
     private void WriteResolvConf(PodView pod, string netns)
     {
-        string ns = pod.Namespace ?? "default";
-        var search = new List<string>();
-        var servers = new List<string>();
-        var options = new List<string>();
-        switch (pod.DnsPolicy)
-        {
-            case "None":
-                break;
-            case "Default":
-                // The node's resolver is the lab's outside world; nothing is taken from the host (DESIGN.md §5).
-                servers.Add(_lab.OutsideIp);
-                break;
-            default: // ClusterFirst (and ClusterFirstWithHostNet, as pods here never use the host network)
-                servers.Add(_lab.DnsIp);
-                search.AddRange([$"{ns}.svc.{_lab.Domain}", $"svc.{_lab.Domain}", _lab.Domain]);
-                options.Add("ndots:5");
-                break;
-        }
-        if (pod.DnsConfig is { } dc)
-        {
-            servers.AddRange(dc.Nameservers);
-            search.AddRange(dc.Searches);
-            foreach (var (name, value) in dc.Options)
-            {
-                options.RemoveAll(o => o == name || o.StartsWith(name + ":", StringComparison.Ordinal));
-                options.Add(value is null ? name : $"{name}:{value}");
-            }
-        }
-        var lines = new List<string>();
-        if (search.Count > 0)
-        {
-            lines.Add("search " + string.Join(' ', search.Distinct()));
-        }
-        lines.AddRange(servers.Distinct().Take(3).Select(s => "nameserver " + s));
-        if (options.Count > 0)
-        {
-            lines.Add("options " + string.Join(' ', options));
-        }
+        var node = new ResolverConfig([_lab.OutsideIp], [], []);
+        var config = PodResolvConf.For(pod, [_lab.DnsIp], _lab.Domain, node);
         string dir = "/etc/netns/" + netns;
         Directory.CreateDirectory(dir);
-        File.WriteAllText(Path.Combine(dir, "resolv.conf"), string.Join('\n', lines) + "\n");
+        File.WriteAllText(Path.Combine(dir, "resolv.conf"), config.Format());
     }
 
     /// <summary>
@@ -464,6 +436,7 @@ public sealed class Kubelet
         _pods.Remove(rec.Uid);
         _views.Remove(rec.Uid);
         _writtenReady.Remove(rec.Uid);
+        _probes.Forget(rec.Uid);
         Log($"removed {rec.Namespace}/{rec.Name}");
     }
 
@@ -547,13 +520,30 @@ public sealed class Kubelet
         return updated;
     }
 
-    private static bool IsReady(PodView pod, PodRecord rec)
+    /// <summary>
+    /// Processes up, and each container ready: by its readinessProbe when it has one (<see cref="ReadinessProbes"/>),
+    /// else, for a container without a command, its declared ports listening.
+    /// </summary>
+    private bool IsReady(PodView pod, PodRecord rec)
     {
         if (rec.Containers.Count == 0 || !rec.Containers.All(Procs.IsAlive))
         {
             return false;
         }
-        var wanted = pod.Containers.Where(c => c.Command.Count == 0)
+        bool probesReady = true;
+        foreach (var c in pod.Containers.Where(c => c.HasReadinessProbe))
+        {
+            // Every probe is asked (not short-circuited), so each keeps its own schedule.
+            if (rec.Containers.FirstOrDefault(p => p.Role == "container:" + c.Name) is { } proc)
+            {
+                probesReady &= _probes.IsReady(pod, rec, c, proc, rec.Netns);
+            }
+        }
+        if (!probesReady)
+        {
+            return false;
+        }
+        var wanted = pod.Containers.Where(c => c.Command.Count == 0 && !c.HasReadinessProbe)
             .SelectMany(c => c.Ports)
             .Where(p => p.Protocol is "TCP" or "UDP") // SCTP: this kernel has no SCTP sockets (DESIGN.md §7)
             .Select(p => (p.ContainerPort, p.Protocol))

@@ -99,6 +99,22 @@ public static class LabLifecycle
             {
                 throw new IOException("writing the lab's objects: " + string.Join("; ", errors));
             }
+            // Cluster DNS after the namespaces it lives in; created when missing (a deleted DNS pod comes back with the next `lab up`).
+            var dns = new List<ManifestDocument>();
+            foreach (var o in ClusterDnsObjects(state, binDir))
+            {
+                var kind = o["kind"]!.GetValue<string>() == "Service" ? Kinds.Service : Kinds.Pod;
+                if (await client.GetAsync(kind, "kube-system", o["metadata"]!["name"]!.GetValue<string>(), ct).ConfigureAwait(false) is null)
+                {
+                    dns.Add(Doc(o));
+                }
+            }
+            (_, errors) = await admission.ApplyAsync(dns, ct).ConfigureAwait(false);
+            if (errors.Count > 0)
+            {
+                throw new IOException("writing the cluster DNS objects: " + string.Join("; ", errors));
+            }
+            progress($"cluster DNS: Service kube-system/kube-dns at {state.DnsIp} and {ClusterDnsPodCount} trellis-dns pods (upstream {state.OutsideIp}:53, the outside host's resolver)");
         }
 
         if (state.Supervisor is null || !Procs.IsAlive(state.Supervisor))
@@ -159,6 +175,106 @@ public static class LabLifecycle
             procs.Add(p);
             new LabProcs(procs).Save(state.Name);
             progress($"etcd member {m.Name} on {m.Ip} started (pid {p.Pid})");
+        }
+    }
+
+    public const int ClusterDnsPodCount = 2;
+
+    /// <summary>
+    /// What a cluster's DNS add-on is (CoreDNS's manifests, as kubeadm deploys them): the Service kube-system/kube-dns
+    /// at the lab's DNS address with ports dns/53/UDP, dns-tcp/53/TCP and metrics/9153/TCP selecting
+    /// <c>k8s-app: kube-dns</c>, and two trellis-dns pods on different nodes (the first two) with dnsPolicy Default
+    /// and a readiness probe on /ready, which answers only once the first full snapshot of the store is loaded.
+    /// </summary>
+    public static IReadOnlyList<JsonObject> ClusterDnsObjects(LabState state, string binDir)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        var objects = new List<JsonObject>
+        {
+            new()
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "Service",
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = "kube-dns",
+                    ["namespace"] = "kube-system",
+                    ["labels"] = new JsonObject { ["k8s-app"] = "kube-dns", ["kubernetes.io/name"] = "TrellisDNS" },
+                },
+                ["spec"] = new JsonObject
+                {
+                    ["clusterIP"] = state.DnsIp,
+                    ["selector"] = new JsonObject { ["k8s-app"] = "kube-dns" },
+                    ["ports"] = new JsonArray(
+                        new JsonObject { ["name"] = "dns", ["port"] = 53, ["protocol"] = "UDP", ["targetPort"] = 53 },
+                        new JsonObject { ["name"] = "dns-tcp", ["port"] = 53, ["protocol"] = "TCP", ["targetPort"] = 53 },
+                        new JsonObject { ["name"] = "metrics", ["port"] = 9153, ["protocol"] = "TCP", ["targetPort"] = 9153 }),
+                },
+            },
+        };
+        for (int i = 0; i < ClusterDnsPodCount && state.Nodes.Count > 0; i++)
+        {
+            var node = state.Nodes[i % state.Nodes.Count];
+            objects.Add(new JsonObject
+            {
+                ["apiVersion"] = "v1",
+                ["kind"] = "Pod",
+                ["metadata"] = new JsonObject
+                {
+                    ["name"] = $"trellis-dns-{i + 1}",
+                    ["namespace"] = "kube-system",
+                    ["labels"] = new JsonObject { ["k8s-app"] = "kube-dns" },
+                },
+                ["spec"] = new JsonObject
+                {
+                    ["nodeName"] = node.Name,
+                    // As CoreDNS: the DNS pods resolve through the node's resolver, never through themselves.
+                    ["dnsPolicy"] = "Default",
+                    ["terminationGracePeriodSeconds"] = 5,
+                    ["containers"] = new JsonArray(new JsonObject
+                    {
+                        ["name"] = "trellis-dns",
+                        ["image"] = "trellis-dns",
+                        ["command"] = new JsonArray(
+                            Path.Combine(binDir, "trellis-dns"), "--store", state.Store, "--listen", "0.0.0.0:53", "--domain", state.Domain,
+                            "--upstream", $"{state.OutsideIp}:53", "--health", "0.0.0.0:8080", "--metrics", "0.0.0.0:9153"),
+                        ["ports"] = new JsonArray(
+                            new JsonObject { ["name"] = "dns", ["containerPort"] = 53, ["protocol"] = "UDP" },
+                            new JsonObject { ["name"] = "dns-tcp", ["containerPort"] = 53, ["protocol"] = "TCP" },
+                            new JsonObject { ["name"] = "metrics", ["containerPort"] = 9153, ["protocol"] = "TCP" }),
+                        // The kubelet's default period is 10 s; the lab's clients should not wait that long for a new DNS pod.
+                        ["readinessProbe"] = new JsonObject
+                        {
+                            ["httpGet"] = new JsonObject { ["path"] = "/ready", ["port"] = 8080, ["scheme"] = "HTTP" },
+                            ["periodSeconds"] = 1,
+                            ["timeoutSeconds"] = 1,
+                            ["failureThreshold"] = 3,
+                        },
+                    }),
+                },
+            });
+        }
+        return objects;
+    }
+
+    /// <summary>Waits until the cluster DNS pods are Ready; false on timeout.</summary>
+    public static async Task<bool> WaitClusterDnsReadyAsync(LabState state, TimeSpan timeout, CancellationToken ct)
+    {
+        await using var store = LabEtcd.Open(state);
+        var client = new ObjectClient(store);
+        var deadline = DateTime.UtcNow + timeout;
+        while (true)
+        {
+            var (pods, _) = await client.ListAsync(Kinds.Pod, "kube-system", ct).ConfigureAwait(false);
+            if (pods.Count(p => new PodView(p.Json) is { IsReady: true } v && v.Metadata.Labels.TryGetValue("k8s-app", out var app) && app == "kube-dns") >= ClusterDnsPodCount)
+            {
+                return true;
+            }
+            if (DateTime.UtcNow > deadline)
+            {
+                return false;
+            }
+            await Task.Delay(100, ct).ConfigureAwait(false);
         }
     }
 

@@ -34,6 +34,9 @@ public sealed class Supervisor
         // In the underlay, where the lab's etcd members are (it only talks to the store).
         _slots.Add(new Slot("controller", null,
             ["nsenter", "--net=" + LabNetwork.NetnsPath(lab.UnderlayNetns), "--", _trellis, "lab", "controller", "--name", lab.Name]));
+        // The outside host's resolver, the cluster DNS pods' upstream (DESIGN.md §5).
+        _slots.Add(new Slot("dns-stub", null,
+            ["nsenter", "--net=" + LabNetwork.NetnsPath(lab.UnderlayNetns), "--", _trellis, "lab", "dns-stub", "--name", lab.Name]));
         AddNodeSlots(lab);
     }
 

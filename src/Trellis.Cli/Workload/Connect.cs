@@ -26,7 +26,7 @@ internal static class Connect
         {
             try
             {
-                var addrs = await Dns.GetHostAddressesAsync(host).ConfigureAwait(false);
+                var addrs = await System.Net.Dns.GetHostAddressesAsync(host).ConfigureAwait(false);
                 address = addrs.First();
             }
             catch (SocketException e)
