@@ -205,8 +205,12 @@ void CalicoClean(string ns)
                     {
                         // Named port: Calico's ipset of ip,proto:port over the pods that resolve it (the selected pods
                         // for ingress, the peers for egress — here all pods carry "http").
-                        var owners = dir ? selected.Select(p => (p.Ip, p.Http)) : pods.Select(p => (p.Ip, p.Http));
-                        portMatch = $"-m set --match-set {Set($"np:{dir}:{pns}/{pol.Name}:{named}", "hash:ip,port", owners.Select(o => $"{o.Ip},{proto}:{o.Http}"))} dst,dst";
+                        // Felix shares one set per (selector, port name): the policy's selected pods for ingress,
+                        // the rule's peer pods for egress.
+                        var ownerSel = dir ? spec["podSelector"] : (peers.FirstOrDefault()?["podSelector"]);
+                        var owners = (dir ? selected : pods.Where(p => p.Ns == pns && Match(p.Labels, ownerSel))).Select(p => (p.Ip, p.Http));
+                        string ownerKey = $"np:{dir}:{pns}:{ownerSel?.ToJsonString()}:{named}:{proto}";
+                        portMatch = $"-m set --match-set {Set(ownerKey, "hash:ip,port", owners.Select(o => $"{o.Ip},{proto}:{o.Http}"))} dst,dst";
                     }
                     else
                     {
@@ -306,13 +310,13 @@ void PartConnect()
         using var cli = NetNs.Open("/run/netns/" + cliNs);
         var target = new IPEndPoint(IPAddress.Parse("10.244.1.20"), 8080);
         Out("");
-        Out($"Connection setup through the node's forward hook (client pod -> server pod), p50 (p90) of {connects} connects; conditions back to back, twice");
+        Out($"Connection setup through the node's forward hook (client pod -> server pod), p50 (p90) of {connects} connects; conditions back to back, 3 rounds");
         Out("");
         Out($"| condition | connect p50 (p90) | / 0 policies (same round) | load |");
         Out("|---|---|---|---|");
         var ratios = new List<double>();
         var p50s = new Dictionary<string, List<double>> { ["none"] = [], ["0"] = [], ["N"] = [] };
-        for (int round = 0; round < 2; round++)
+        for (int round = 0; round < 3; round++)
         {
             ShQuiet("ip", "netns", "exec", nodeNs, "nft", "delete", "table", "inet", "trellis-policy");
             var tNone = Connects(cli, target, connects);

@@ -43,7 +43,25 @@ if (skipIptables)
 }
 string trellisd = OptS("--trellisd", Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../artifacts/bin/trellisd")));
 
+// --write-nft DIR: write the full transaction for `big` Services and one added Service's transaction, then exit
+// (for strace / nft -d experiments by hand).
+if (args.Contains("--write-nft"))
+{
+    string dir = OptS("--write-nft", "");
+    Directory.CreateDirectory(dir);
+    File.WriteAllText(Path.Combine(dir, "full.nft"), ProxyTransaction.Full(ProxyCompiler.Compile(Input(0, big)), null));
+    var one = ProxyCompiler.Compile(Input(0, 0) with { Services = [Service(60000)], EndpointSlices = Slices(60000).ToList() });
+    File.WriteAllText(Path.Combine(dir, "add1.nft"), ProxyTransaction.Partial(ProxyCompiler.Compile(Input(0, 0)), one));
+    return 0;
+}
 string id = Guid.NewGuid().ToString("N")[..6];
+if (args.Contains("--rss-only"))
+{
+    var notesOnly = new List<string>();
+    var r = MeasureRssOnly(trellisd, id, big, notesOnly);
+    Out($"trellisd RSS, load {Uptime()}: 0 Services {r.Item1:0.0} MiB; {big:N0} Services (+ {big:N0} EndpointSlices) {r.Item2:0.0} MiB; difference per 1,000 Services {(r.Item2 - r.Item1) / (big / 1000.0):0.00} MiB; {string.Join("; ", notesOnly)}");
+    return 0;
+}
 string nodeNs = $"trl-pb-{id}-n", podNs = $"trl-pb-{id}-p";
 var rows = new List<string>();
 var notes = new List<string>();
@@ -477,6 +495,14 @@ static string Hash16(string s)
     return Convert.ToBase64String(h).Replace('+', 'A').Replace('/', 'B').ToUpperInvariant()[..16];
 }
 
+(double, double) MeasureRssOnly(string exe, string tag, int n, List<string> notesOut)
+{
+    double rss0 = RunAgent(exe, tag + "0", 0, out _);
+    double rssBig = RunAgent(exe, tag + "k", n, out string log);
+    notesOut.Add(log);
+    return (rss0, rssBig);
+}
+
 (double, double, double, string?) MeasureRss(string exe, string tag, int n)
 {
     if (!File.Exists(exe))
@@ -516,18 +542,28 @@ double RunAgent(string exe, string tag, int n, out string syncLog)
         agent.ErrorDataReceived += (_, e) => { if (e.Data is { } d) { lock (lines) { lines.Add(d); } } };
         agent.BeginOutputReadLine();
         agent.BeginErrorReadLine();
+        // trellisd logs nothing on a successful sync: wait until the last Service's ClusterIP is in the kernel's
+        // service-ips map (that is the end of the full sync's one transaction).
         var sw = Stopwatch.StartNew();
-        string want = n == 0 ? "trellisd" : $"{n} services";
-        while (sw.Elapsed < TimeSpan.FromSeconds(180))
+        string want = n == 0 ? "" : ClusterIP(n - 1) + " . tcp . 80";
+        bool synced = n == 0;
+        while (!synced && sw.Elapsed < TimeSpan.FromSeconds(300))
         {
-            lock (lines)
-            {
-                if ((n == 0 && lines.Count > 0 && sw.Elapsed > TimeSpan.FromSeconds(3)) || lines.Any(l => l.Contains(want, StringComparison.Ordinal) && l.Contains("full sync", StringComparison.Ordinal)))
-                {
-                    break;
-                }
-            }
-            Thread.Sleep(200);
+            Thread.Sleep(2000);
+            var list = new ProcessStartInfo("ip", ["netns", "exec", ns, "nft", "list", "map", "ip", "trellis-proxy", "service-ips"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var lp = Process.Start(list)!;
+            string text = lp.StandardOutput.ReadToEnd();
+            lp.StandardError.ReadToEnd();
+            lp.WaitForExit();
+            synced = text.Contains(want, StringComparison.Ordinal);
+        }
+        if (!synced)
+        {
+            throw new InvalidOperationException($"trellisd did not program {n} Services within 300 s");
+        }
+        lock (lines)
+        {
+            lines.Add($"proxy: {n} services in the kernel after {sw.Elapsed.TotalSeconds:0} s (polled every 2 s)");
         }
         Thread.Sleep(3000); // settle: the sync's garbage collected or not, as it would be in steady state
         double rss = ReadRss(agent.Id);
