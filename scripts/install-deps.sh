@@ -3,6 +3,7 @@
 #   iproute2, nftables, conntrack   kernel plumbing the lab and tests drive (ip netns, nft -f)
 #   containerd, runc                 a real CNI client: tests start containers with `ctr run --cni`
 #   iptables                         used by the reference portmap plugin chained after trellis-cni in tests
+#   ipset                            the Calico-style iptables+ipset peer of bench/Trellis.Bench.Policy
 #   containernetworking-plugins      the reference plugins: portmap/bandwidth for chaining, bridge+host-local as the benchmark peer, loopback for containerd
 #   busybox-static                   the rootfs of the tiny OCI image the containerd test builds on the fly
 #   etcd-server, etcd-client         the etcd cluster store backend: tests start real members; etcdctl to inspect one
@@ -13,7 +14,7 @@
 #   bind9-dnsutils                   dig: the DNS tests query trellis-dns with it
 #   dnsperf, knot                    the DNS benchmark's load generator, and knotd as its peer server
 set -euo pipefail
-packages=(time iputils-ping iperf3 iproute2 iptables nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps bird2 frr gobgpd tcpdump bind9-dnsutils dnsperf knot)
+packages=(time iputils-ping iperf3 iproute2 iptables ipset nftables conntrack containerd runc containernetworking-plugins busybox-static etcd-server etcd-client util-linux procps bird2 frr gobgpd tcpdump bind9-dnsutils dnsperf knot)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

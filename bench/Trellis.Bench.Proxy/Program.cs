@@ -21,20 +21,57 @@ using Trellis.Store;
 //     (the measured Service is the last in KUBE-SERVICES: the linear walk's worst case);
 //  3. trellisd RSS with 10,000 Services against the same trellisd with none (needs artifacts/bin/trellisd).
 // Usage: dotnet run -c Release --project bench/Trellis.Bench.Proxy -- [--services 1000,10000] [--adds 9]
-//        [--connects 1500] [--trellisd PATH] [--skip-rss] [--skip-iptables]
+//        [--connects 1500] [--trellisd PATH] [--skip-rss] [--skip-iptables] [--iptables-sizes 10,1000]
+// Every row is printed (and flushed) as soon as it is measured: a 10,000-Service run takes many minutes, and a
+// run cut short still leaves its rows. --iptables-sizes limits the iptables peer to the listed sizes (10 is the
+// small first-packet table; kube-proxy's iptables restore of 10,000 Services alone takes minutes here); the
+// peer's "add 1" and big first-packet rows need the biggest size in the list.
+// Rows are interpolated strings printed as they are measured: one culture for all of them.
+CultureInfo.CurrentCulture = CultureInfo.InvariantCulture;
 var counts = OptS("--services", "1000,10000").Split(',').Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToArray();
 int big = counts.Max();
 int adds = Opt("--adds", 9);
 int connects = Opt("--connects", 1500);
 bool skipRss = args.Contains("--skip-rss");
 bool skipIptables = args.Contains("--skip-iptables");
+var iptSizes = args.Contains("--iptables-sizes")
+    ? OptS("--iptables-sizes", "").Split(',', StringSplitOptions.RemoveEmptyEntries).Select(s => int.Parse(s, CultureInfo.InvariantCulture)).ToHashSet()
+    : counts.Append(10).ToHashSet();
+if (skipIptables)
+{
+    iptSizes.Clear();
+}
 string trellisd = OptS("--trellisd", Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../artifacts/bin/trellisd")));
 
+// --write-nft DIR: write the full transaction for `big` Services and one added Service's transaction, then exit
+// (for strace / nft -d experiments by hand).
+if (args.Contains("--write-nft"))
+{
+    string dir = OptS("--write-nft", "");
+    Directory.CreateDirectory(dir);
+    File.WriteAllText(Path.Combine(dir, "full.nft"), ProxyTransaction.Full(ProxyCompiler.Compile(Input(0, big)), null));
+    var one = ProxyCompiler.Compile(Input(0, 0) with { Services = [Service(60000)], EndpointSlices = Slices(60000).ToList() });
+    File.WriteAllText(Path.Combine(dir, "add1.nft"), ProxyTransaction.Partial(ProxyCompiler.Compile(Input(0, 0)), one));
+    return 0;
+}
 string id = Guid.NewGuid().ToString("N")[..6];
+if (args.Contains("--rss-only"))
+{
+    var notesOnly = new List<string>();
+    var r = MeasureRssOnly(trellisd, id, big, notesOnly);
+    Out($"trellisd RSS, load {Uptime()}: 0 Services {r.Item1:0.0} MiB; {big:N0} Services (+ {big:N0} EndpointSlices) {r.Item2:0.0} MiB; difference per 1,000 Services {(r.Item2 - r.Item1) / (big / 1000.0):0.00} MiB; {string.Join("; ", notesOnly)}");
+    return 0;
+}
 string nodeNs = $"trl-pb-{id}-n", podNs = $"trl-pb-{id}-p";
 var rows = new List<string>();
 var notes = new List<string>();
 string load0 = Uptime();
+Out($"Service proxy, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z; load at start: {load0}; iptables peer at sizes: {(iptSizes.Count == 0 ? "none" : string.Join(",", iptSizes.Order()))}");
+Out("");
+Out($"Sync time (2 endpoints per Service; full syncs: median of 3; adds: median of {adds}); load (1-min avg) at the end of each row");
+Out("");
+Out("| measure | kube-proxy iptables layout (iptables-restore) | trellis nftables | trellis / iptables | load |");
+Out("|---|---|---|---|---|");
 var servers = new List<Socket>();
 try
 {
@@ -112,6 +149,16 @@ try
         }
         // The median run by total time (3 rounds).
         fullTimes[n] = runs.OrderBy(r => r.Compile + r.Text + r.Nft).ElementAt(1);
+        double ipt = double.NaN;
+        if (iptSizes.Contains(n))
+        {
+            ipt = TimeIptables(IptablesLayout(0, n, full: true));
+            Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-F");
+            Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-X");
+        }
+        var f = fullTimes[n];
+        double total = f.Compile + f.Text + f.Nft;
+        Out($"| full sync, {n:N0} Services | {Ms(ipt)} (restore only) | {Ms(total)} (compile {Ms(f.Compile)} + text {Ms(f.Text)} + nft -f {Ms(f.Nft)}; {f.Bytes / 1024.0 / 1024:0.0} MiB) | {Ratio(total, ipt)} | {Load1()} |");
     }
 
     // 2. First packet with 10 Services (nft), then the small-transaction cost on 10.
@@ -119,14 +166,18 @@ try
     var smallRs = ProxyCompiler.Compile(small);
     nft.Apply(ProxyTransaction.Full(smallRs, null));
     var (nftDirect10, nftSvc10) = Connects(node, connects);
+    Out($"| first packet, trellis nftables, 10 Services: direct {Us(nftDirect10)}, via Service {Us(nftSvc10)} | | | | {Load1()} |");
     var nftSmallApply10 = Median(Enumerable.Range(0, adds).Select(r => TimeApply(nft, r)).ToList());
+    Out($"| nft -f of one added Service's transaction, table of 10 | | {Ms(nftSmallApply10)} | | {Load1()} |");
 
     // 3. Grow to `big` Services (a full sync over the existing table, as after an agent restart), then add one at a time.
     var bigInput = Input(0, big);
     var bigRs = ProxyCompiler.Compile(bigInput);
     nft.Apply(ProxyTransaction.Full(bigRs, ProxyTransaction.ParseListing(nft.ListTable("ip", "trellis-proxy", stateless: true)!)));
     var (nftDirectBig, nftSvcBig) = Connects(node, connects);
+    Out($"| first packet, trellis nftables, {big:N0} Services: direct {Us(nftDirectBig)}, via Service {Us(nftSvcBig)}; Service big / 10 = {nftSvcBig.P50 / nftSvc10.P50:0.00} | | | | {Load1()} |");
     var nftSmallApplyBig = Median(Enumerable.Range(0, adds).Select(r => TimeApply(nft, 100 + r)).ToList());
+    Out($"| nft -f of one added Service's transaction, table of {big:N0} | | {Ms(nftSmallApplyBig)} | {nftSmallApplyBig / nftSmallApply10:0.00} (big / 10) | {Load1()} |");
 
     // The agent's path today: recompile all, compare all, apply the difference.
     var agentCompile = new List<double>();
@@ -154,6 +205,7 @@ try
         agentTotal.Add(total);
         prev = next;
     }
+    Out($"| add 1 Service to {big:N0}, agent path before (recompile all + Partial all + nft -f) | | {Ms(Median(agentTotal))} (compile {Ms(Median(agentCompile))} + Partial {Ms(Median(agentPartial))} + nft -f {Ms(Median(agentNft))}) | | {Load1()} |");
 
     // The agent's path now: IncrementalProxyCompiler (only the changed Service compiled, its transaction built
     // from the difference of its fragment), then nft -f of that transaction.
@@ -192,28 +244,31 @@ try
         incNft.Add(total - c);
         incTotal.Add(total);
     }
+    Out($"| add 1 Service to {big:N0}, agent path now (IncrementalProxyCompiler + nft -f), p50 | | {Ms(Median(incTotal))} (compile + transaction {Ms(Median(incCompile))} + nft -f {Ms(Median(incNft))}) | | {Load1()} |");
+    Out($"| add 1 Service to {big:N0}, agent path now, max of {adds} | | {Ms(incTotal.Max())} | | |");
     Sh("ip", "netns", "exec", nodeNs, "nft", "delete", "table", "ip", "trellis-proxy");
 
-    // 4. The peer: kube-proxy's iptables layout.
-    var iptRestore = new Dictionary<int, double>();
+    // 4. The peer: kube-proxy's iptables layout (full restores were timed beside the nft full syncs above).
     double iptAdd = double.NaN;
     (double, double) iptDirect10 = (double.NaN, double.NaN), iptSvc10 = iptDirect10, iptDirectBig = iptDirect10, iptSvcBig = iptDirect10;
-    if (!skipIptables)
+    if (iptSizes.Contains(10))
     {
-        foreach (int n in counts.Order())
-        {
-            iptRestore[n] = TimeIptables(IptablesLayout(0, n, full: true));
-            Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-F");
-            Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-X");
-        }
         TimeIptables(IptablesLayout(0, 10, full: true));
         (iptDirect10, iptSvc10) = Connects(node, connects);
         Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-F");
         Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-X");
+        Out($"| first packet, iptables layout, 10 Services: direct {Us(iptDirect10)}, via Service {Us(iptSvc10)} | | | | {Load1()} |");
+    }
+    if (iptSizes.Contains(big))
+    {
         TimeIptables(IptablesLayout(0, big, full: true));
         (iptDirectBig, iptSvcBig) = Connects(node, connects);
+        Out($"| first packet, iptables layout, {big:N0} Services: direct {Us(iptDirectBig)}, via Service {Us(iptSvcBig)} | | | | {Load1()} |");
         // kube-proxy's partial sync for one new Service: KUBE-SERVICES rewritten whole, plus the new chains.
         iptAdd = Median(Enumerable.Range(0, Math.Min(adds, 3)).Select(r => TimeIptables(IptablesLayout(0, big + r + 1, full: false, onlyChainsFrom: big + r))).ToList());
+        Out($"| add 1 Service to {big:N0}, kube-proxy iptables partial restore (peer) | {Ms(iptAdd)} | {Ms(Median(incTotal))} (agent path now) | {Ratio(Median(incTotal), iptAdd)} | {Load1()} |");
+        Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-F");
+        Sh("ip", "netns", "exec", nodeNs, "iptables", "-t", "nat", "-X");
     }
 
     // 5. trellisd RSS.
@@ -224,41 +279,22 @@ try
     }
 
     string load1 = Uptime();
-    var sb = new StringBuilder();
-    sb.AppendLine(CultureInfo.InvariantCulture, $"Service proxy, {Environment.ProcessorCount} cores, {DateTime.UtcNow:yyyy-MM-dd HH:mm}Z; load before: {load0}; after: {load1}");
-    sb.AppendLine();
-    sb.AppendLine("Sync time (2 endpoints per Service; full syncs: median of 3; adds: median of " + adds.ToString(CultureInfo.InvariantCulture) + ")");
-    sb.AppendLine();
-    sb.AppendLine("| measure | kube-proxy iptables layout (iptables-restore) | trellis nftables | trellis / iptables |");
-    sb.AppendLine("|---|---|---|---|");
-    foreach (int n in counts.Order())
-    {
-        var f = fullTimes[n];
-        double total = f.Compile + f.Text + f.Nft;
-        double ipt = iptRestore.GetValueOrDefault(n, double.NaN);
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| full sync, {n:N0} Services | {Ms(ipt)} (restore only) | {Ms(total)} (compile {Ms(f.Compile)} + text {Ms(f.Text)} + nft -f {Ms(f.Nft)}; {f.Bytes / 1024.0 / 1024:0.0} MiB) | {total / ipt:0.00} |");
-    }
-    double addTotal = Median(agentTotal);
-    sb.AppendLine(CultureInfo.InvariantCulture, $"| add 1 Service to {big:N0}, agent path today (recompile all + Partial all + nft -f) | {Ms(iptAdd)} (partial restore) | {Ms(addTotal)} (compile {Ms(Median(agentCompile))} + Partial {Ms(Median(agentPartial))} + nft -f {Ms(Median(agentNft))}) | {addTotal / iptAdd:0.00} |");
-    double incAdd = Median(incTotal);
-    sb.AppendLine(CultureInfo.InvariantCulture, $"| add 1 Service to {big:N0}, agent path now (IncrementalProxyCompiler + nft -f) | {Ms(iptAdd)} (partial restore) | {Ms(incAdd)} (compile + transaction {Ms(Median(incCompile))} + nft -f {Ms(Median(incNft))}) | {incAdd / iptAdd:0.00} |");
-    sb.AppendLine(CultureInfo.InvariantCulture, $"| nft -f of one added Service's transaction, table of 10 vs {big:N0} | | {Ms(nftSmallApply10)} vs {Ms(nftSmallApplyBig)} | {nftSmallApplyBig / nftSmallApply10:0.00} (big / 10) |");
-    sb.AppendLine();
-    sb.AppendLine(CultureInfo.InvariantCulture, $"First-packet cost: TCP connect() to the Service (ClusterIP, DNAT to the pod) vs to the pod IP directly, same table; p50 (p90) of {connects} connects each");
-    sb.AppendLine();
-    sb.AppendLine("| table | Services | pod IP direct (peer) | via the Service | Service / direct | Service: big / 10 |");
-    sb.AppendLine("|---|---|---|---|---|---|");
-    sb.AppendLine(CultureInfo.InvariantCulture, $"| trellis nftables | 10 | {Us(nftDirect10)} | {Us(nftSvc10)} | {nftSvc10.P50 / nftDirect10.P50:0.00} | |");
-    sb.AppendLine(CultureInfo.InvariantCulture, $"| trellis nftables | {big:N0} | {Us(nftDirectBig)} | {Us(nftSvcBig)} | {nftSvcBig.P50 / nftDirectBig.P50:0.00} | {nftSvcBig.P50 / nftSvc10.P50:0.00} |");
-    sb.AppendLine(CultureInfo.InvariantCulture, $"| kube-proxy iptables layout | 10 | {Us(iptDirect10)} | {Us(iptSvc10)} | {iptSvc10.Item1 / iptDirect10.Item1:0.00} | |");
-    sb.AppendLine(CultureInfo.InvariantCulture, $"| kube-proxy iptables layout | {big:N0} | {Us(iptDirectBig)} | {Us(iptSvcBig)} | {iptSvcBig.Item1 / iptDirectBig.Item1:0.00} | {iptSvcBig.Item1 / iptSvc10.Item1:0.00} |");
+    Out("");
+    Out($"First-packet cost: TCP connect() to the Service (ClusterIP, DNAT to the pod) vs to the pod IP directly, same table; p50 (p90) of {connects} connects each; load at the end: {load1}");
+    Out("");
+    Out("| table | Services | pod IP direct (peer) | via the Service | Service / direct | Service: big / 10 |");
+    Out("|---|---|---|---|---|---|");
+    Out($"| trellis nftables | 10 | {Us(nftDirect10)} | {Us(nftSvc10)} | {nftSvc10.P50 / nftDirect10.P50:0.00} | |");
+    Out($"| trellis nftables | {big:N0} | {Us(nftDirectBig)} | {Us(nftSvcBig)} | {nftSvcBig.P50 / nftDirectBig.P50:0.00} | {nftSvcBig.P50 / nftSvc10.P50:0.00} |");
+    Out($"| kube-proxy iptables layout | 10 | {Us(iptDirect10)} | {Us(iptSvc10)} | {iptSvc10.Item1 / iptDirect10.Item1:0.00} | |");
+    Out($"| kube-proxy iptables layout | {big:N0} | {Us(iptDirectBig)} | {Us(iptSvcBig)} | {iptSvcBig.Item1 / iptDirectBig.Item1:0.00} | {iptSvcBig.Item1 / iptSvc10.Item1:0.00} |");
     if (!skipRss)
     {
-        sb.AppendLine();
-        sb.AppendLine("| trellisd | RSS | difference per 1,000 Services |");
-        sb.AppendLine("|---|---|---|");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| 0 Services | {rss.Rss0:0.0} MiB | |");
-        sb.AppendLine(CultureInfo.InvariantCulture, $"| {big:N0} Services (+ {big:N0} EndpointSlices) | {rss.RssBig:0.0} MiB | {(rss.RssBig - rss.Rss0) / (big / 1000.0):0.00} MiB |");
+        Out("");
+        Out("| trellisd | RSS | difference per 1,000 Services |");
+        Out("|---|---|---|");
+        Out($"| 0 Services | {rss.Rss0:0.0} MiB | |");
+        Out($"| {big:N0} Services (+ {big:N0} EndpointSlices) | {rss.RssBig:0.0} MiB | {(rss.RssBig - rss.Rss0) / (big / 1000.0):0.00} MiB |");
         if (rss.Log is not null)
         {
             notes.Add("trellisd's own sync log lines: " + rss.Log);
@@ -266,9 +302,9 @@ try
     }
     foreach (var n in notes)
     {
-        sb.AppendLine().AppendLine("- " + n);
+        Out("");
+        Out("- " + n);
     }
-    Console.WriteLine(sb.ToString());
 }
 finally
 {
@@ -280,6 +316,16 @@ finally
     ShQuiet("ip", "netns", "delete", podNs);
 }
 return 0;
+
+static void Out(string line)
+{
+    Console.WriteLine(line);
+    Console.Out.Flush();
+}
+
+static string Ratio(double a, double b) => double.IsNaN(a) || double.IsNaN(b) ? "n/a" : (a / b).ToString("0.00", CultureInfo.InvariantCulture);
+
+static string Load1() => File.ReadAllText("/proc/loadavg").Split(' ')[0];
 
 static string Ms(double ms) => double.IsNaN(ms) ? "n/a" : ms.ToString(ms < 10 ? "0.00" : "0.0", CultureInfo.InvariantCulture) + " ms";
 
@@ -449,6 +495,14 @@ static string Hash16(string s)
     return Convert.ToBase64String(h).Replace('+', 'A').Replace('/', 'B').ToUpperInvariant()[..16];
 }
 
+(double, double) MeasureRssOnly(string exe, string tag, int n, List<string> notesOut)
+{
+    double rss0 = RunAgent(exe, tag + "0", 0, out _);
+    double rssBig = RunAgent(exe, tag + "k", n, out string log);
+    notesOut.Add(log);
+    return (rss0, rssBig);
+}
+
 (double, double, double, string?) MeasureRss(string exe, string tag, int n)
 {
     if (!File.Exists(exe))
@@ -488,18 +542,28 @@ double RunAgent(string exe, string tag, int n, out string syncLog)
         agent.ErrorDataReceived += (_, e) => { if (e.Data is { } d) { lock (lines) { lines.Add(d); } } };
         agent.BeginOutputReadLine();
         agent.BeginErrorReadLine();
+        // trellisd logs nothing on a successful sync: wait until the last Service's ClusterIP is in the kernel's
+        // service-ips map (that is the end of the full sync's one transaction).
         var sw = Stopwatch.StartNew();
-        string want = n == 0 ? "trellisd" : $"{n} services";
-        while (sw.Elapsed < TimeSpan.FromSeconds(180))
+        string want = n == 0 ? "" : ClusterIP(n - 1) + " . tcp . 80";
+        bool synced = n == 0;
+        while (!synced && sw.Elapsed < TimeSpan.FromSeconds(300))
         {
-            lock (lines)
-            {
-                if ((n == 0 && lines.Count > 0 && sw.Elapsed > TimeSpan.FromSeconds(3)) || lines.Any(l => l.Contains(want, StringComparison.Ordinal) && l.Contains("full sync", StringComparison.Ordinal)))
-                {
-                    break;
-                }
-            }
-            Thread.Sleep(200);
+            Thread.Sleep(2000);
+            var list = new ProcessStartInfo("ip", ["netns", "exec", ns, "nft", "list", "map", "ip", "trellis-proxy", "service-ips"]) { RedirectStandardOutput = true, RedirectStandardError = true };
+            using var lp = Process.Start(list)!;
+            string text = lp.StandardOutput.ReadToEnd();
+            lp.StandardError.ReadToEnd();
+            lp.WaitForExit();
+            synced = text.Contains(want, StringComparison.Ordinal);
+        }
+        if (!synced)
+        {
+            throw new InvalidOperationException($"trellisd did not program {n} Services within 300 s");
+        }
+        lock (lines)
+        {
+            lines.Add($"proxy: {n} services in the kernel after {sw.Elapsed.TotalSeconds:0} s (polled every 2 s)");
         }
         Thread.Sleep(3000); // settle: the sync's garbage collected or not, as it would be in steady state
         double rss = ReadRss(agent.Id);
