@@ -118,11 +118,15 @@ public sealed partial class NftClient : INftClient
                     // nft exited before reading everything (it stops at a fatal error); its stderr says why.
                 }
             }
-            if (!process.WaitForExit(_options.Timeout))
+            // A big transaction (a full sync of 10,000 Services is ~14 MB and takes nft 15 s or more on a
+            // loaded 2-core machine) must not be killed half-way and retried from scratch forever: the
+            // deadline grows with the input, 20 s per MB on top of the base timeout.
+            var timeout = _options.Timeout + TimeSpan.FromSeconds(20.0 * (stdin?.Length ?? 0) / (1024 * 1024));
+            if (!process.WaitForExit(timeout))
             {
                 process.Kill();
                 process.WaitForExit();
-                throw new NftException($"{command}: no answer within {_options.Timeout.TotalSeconds:0} s; killed");
+                throw new NftException($"{command}: no answer within {timeout.TotalSeconds:0} s; killed");
             }
             process.WaitForExit(); // drains the redirected streams
             string err = stderr.GetAwaiter().GetResult();
