@@ -24,7 +24,7 @@ public sealed class UpstreamTopologyLabFixture : IDisposable
     public const string Node2 = "192.168.0.3";
     public const string Web1 = "10.180.0.11";
     public const string Web2 = "10.180.2.11";
-    public const string Client = "10.180.0.2";
+    public const string Client = "10.180.0.12"; // not .2: the lab's DNS pod takes the first free address of node-1
 
     public LabDriver Lab { get; } = new("pf");
 
