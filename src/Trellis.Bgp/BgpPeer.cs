@@ -20,6 +20,8 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     private readonly ITimer _staleTimer;
     private BgpSessionInfo? _session;
     private int _advertised;
+    private readonly HashSet<AfiSafi> _endOfRib = [];
+    private uint _peerRouterId;
     private int _connecting;
 
     public BgpPeer(BgpSpeaker speaker, BgpPeerConfig config, BgpLocalSettings local)
@@ -40,7 +42,12 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     {
         lock (_ribLock)
         {
-            return new BgpPeerStatus(Config.Address, Config.Asn, Fsm.State, Fsm.EstablishedAt, _adjRibIn.Count, _advertised, _stale.Count, Fsm.LastError);
+            var session = _session;
+            return new BgpPeerStatus(Config.Address, Config.Asn, Fsm.State, Fsm.EstablishedAt, _adjRibIn.Count, _advertised, _stale.Count, Fsm.LastError)
+            {
+                EndOfRibReceived = session is not null && session.Families.All(_endOfRib.Contains),
+                RouteReflectorClient = Config.RouteReflectorClient,
+            };
         }
     }
 
@@ -102,7 +109,12 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
 
     public void Established(BgpSessionInfo session)
     {
+        lock (_ribLock)
+        {
+            _endOfRib.Clear();
+        }
         _session = session;
+        _peerRouterId = session.PeerRouterId;
         _speaker.LogLine($"peer {Config.Address}: established (AS {session.PeerAsn}, hold {session.HoldTime}s, {string.Join(',', session.Families)})");
         var gr = session.PeerGracefulRestart;
         // RFC 4724 §4.2: stale routes of a family the peer no longer preserves forwarding for go at once.
@@ -150,6 +162,18 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
                     count += prefixes.Count;
                 }
             }
+            if (_speaker.Reflector is { } reflector)
+            {
+                foreach (var (attributes, prefixes) in reflector.TableFor(this))
+                {
+                    var ofFamily = prefixes.Where(p => AfiSafi.Of(p) == family).ToList();
+                    if (ofFamily.Count > 0)
+                    {
+                        messages.AddRange(UpdatePacker.Announce(attributes, ofFamily, family, session.FourOctetAs));
+                        count += ofFamily.Count;
+                    }
+                }
+            }
             messages.Add(UpdateMessage.EndOfRib(family).ToBytes());
         }
         Fsm.Send(messages);
@@ -168,6 +192,26 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
         foreach (var family in prefixes.Select(AfiSafi.Of).Distinct())
         {
             if (session.Families.Contains(family) && AttributesFor(session, family, nextHop) is { } attributes)
+            {
+                var ofFamily = prefixes.Where(p => AfiSafi.Of(p) == family).ToList();
+                if (Fsm.Send(UpdatePacker.Announce(attributes, ofFamily, family, session.FourOctetAs)))
+                {
+                    Interlocked.Add(ref _advertised, ofFamily.Count);
+                }
+            }
+        }
+    }
+
+    /// <summary>Routes a reflector passes on: attributes as prepared by <see cref="RouteReflector"/> (next hop unchanged).</summary>
+    internal void SendReflected(PathAttributes attributes, IReadOnlyList<IPNetwork> prefixes)
+    {
+        if (_session is not { } session)
+        {
+            return;
+        }
+        foreach (var family in prefixes.Select(AfiSafi.Of).Distinct())
+        {
+            if (session.Families.Contains(family))
             {
                 var ofFamily = prefixes.Where(p => AfiSafi.Of(p) == family).ToList();
                 if (Fsm.Send(UpdatePacker.Announce(attributes, ofFamily, family, session.FourOctetAs)))
@@ -270,7 +314,8 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     private void Learn(IPNetwork prefix, IPAddress? nextHop, PathAttributes shared, bool treatAsWithdraw, List<BgpRoute> added, List<IPNetwork> withdrawn)
     {
         _stale.Remove(prefix);
-        if (treatAsWithdraw || nextHop is null)
+        // RFC 4456 §8: our own route reflected back (our ORIGINATOR_ID or cluster id on it) is ignored.
+        if (treatAsWithdraw || nextHop is null || _speaker.IsOwnLoop(shared))
         {
             if (_adjRibIn.Remove(prefix))
             {
@@ -289,6 +334,7 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
         var dropped = new List<IPNetwork>();
         lock (_ribLock)
         {
+            _endOfRib.Add(family);
             foreach (var prefix in _stale.Where(p => AfiSafi.Of(p) == family).ToList())
             {
                 _stale.Remove(prefix);
@@ -358,7 +404,7 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     {
         if (added.Count > 0 || withdrawn.Count > 0)
         {
-            _speaker.RaiseRoutesChanged(new BgpRoutesChanged(Config.Address, added, withdrawn));
+            _speaker.RaiseRoutesChanged(new BgpRoutesChanged(Config.Address, added, withdrawn), _peerRouterId, Config.RouteReflectorClient, IsInternal);
         }
     }
 

@@ -55,6 +55,7 @@ public sealed class Supervisor
                  "--cni-conf", Path.Combine(n.CniConfDir, "10-trellis.conflist"), "--cni-template", LabLifecycle.ConflistTemplatePath(lab.Name, n.Name),
                  "--service-cidr", lab.ServiceCidr,
                  .. (lab.DirectRouting ? s_directRouting : []),
+                 .. (lab.Backend == "bgp" ? ["--bgp-status", Path.Combine(LabLifecycle.NodeDir(lab.Name, n.Name), "bgp.json")] : Array.Empty<string>()),
                  .. (lab.MasqueradeAll ? s_masqueradeAll : []),
                  .. (lab.NodePortAddresses.Count > 0 ? ["--nodeport-addresses", string.Join(',', lab.NodePortAddresses)] : Array.Empty<string>())]));
         }
