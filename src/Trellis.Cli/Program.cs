@@ -21,6 +21,7 @@ internal static class Program
         root.Subcommands.Add(Commands.ObjectCommands.Get());
         root.Subcommands.Add(Commands.ObjectCommands.Exec());
         root.Subcommands.Add(Commands.ObjectCommands.ProbeCommand());
+        root.Subcommands.Add(Commands.BgpCommands.Create());
         root.Options.Add(Commands.ObjectCommands.StoreOption);
         root.Options.Add(Commands.ObjectCommands.LabOption);
 

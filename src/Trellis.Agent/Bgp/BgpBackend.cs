@@ -72,7 +72,7 @@ internal sealed class BgpBackend : IAsyncDisposable
             _topology = topology;
             _self = (selfIp, underlaySubnet, podCidr);
             var key = (topology.Asn, selfIp, topology.ListenPort, topology.HoldTime, topology.GracefulRestartTime, topology.ClusterId);
-            if (_speaker is null || _speakerKey != key)
+            if (_speaker is null || !_speakerKey.Equals(key)) // Equals, not ==: tuple == compares IPAddress by reference
             {
                 if (_speaker is { } old)
                 {
