@@ -376,6 +376,13 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
             _staleTimer.Change(TimeSpan.FromSeconds(gr.RestartTime), Timeout.InfiniteTimeSpan);
             return;
         }
+        if (session is null && Fsm.IsStarted)
+        {
+            // A failed attempt to re-establish (a collision, a refused OPEN) while the peer restarts: what is
+            // left are its stale routes, which stay until End-of-RIB or its restart time (RFC 4724 §4.2).
+            DropWhere(p => !_stale.Contains(p));
+            return;
+        }
         DropWhere(_ => true);
     }
 

@@ -8,11 +8,14 @@ namespace Trellis.Bgp.Tests.Backend;
 /// <summary>The bgp backend's pure halves: who peers with whom (Calico's rules) and which learned routes reach the kernel.</summary>
 public sealed class BgpCompilerTests
 {
-    private static NodeView Node(string name, string ip, string? clusterId = null, string labels = "{}") =>
-        new((JsonObject)JsonNode.Parse($$"""
-            {"apiVersion":"v1","kind":"Node","metadata":{"name":"{{name}}","labels":{{labels}},"annotations":{{(clusterId is null ? "{}" : $"{{\"trellis.dev/route-reflector-cluster-id\":\"{clusterId}\"}}")}}},
-             "status":{"addresses":[{"type":"InternalIP","address":"{{ip}}"}]}}
+    private static NodeView Node(string name, string ip, string? clusterId = null, string labels = "{}")
+    {
+        string annotations = clusterId is null ? "{}" : $"{{\"trellis.dev/route-reflector-cluster-id\":\"{clusterId}\"}}";
+        return new((JsonObject)JsonNode.Parse($$$"""
+            {"apiVersion":"v1","kind":"Node","metadata":{"name":"{{{name}}}","labels":{{{labels}}},"annotations":{{{annotations}}}},
+             "status":{"addresses":[{"type":"InternalIP","address":"{{{ip}}}"}]}}
             """)!);
+    }
 
     private static BgpPeerView Peer(string name, string spec) =>
         new((JsonObject)JsonNode.Parse($$"""{"apiVersion":"trellis.dev/v1alpha1","kind":"BGPPeer","metadata":{"name":"{{name}}"},"spec":{{spec}}}""")!);

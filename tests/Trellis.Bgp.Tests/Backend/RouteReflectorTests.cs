@@ -50,7 +50,7 @@ public sealed class RouteReflectorTests
         var route = cb.RoutesFrom(rrAddress).Single(r => r.Prefix == prefix);
         Assert.Equal(a, route.NextHop); // next hop unchanged
         Assert.Equal(0x0A000002u, route.Attributes.OriginatorId);
-        Assert.Equal([0xF4000001u], route.Attributes.ClusterList);
+        Assert.Equal([0xF4000001u], route.Attributes.ClusterList!);
         // Never back to its source.
         Thread.Sleep(200);
         Assert.DoesNotContain(ca.RoutesFrom(rrAddress), r => r.Prefix == prefix);
