@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Trellis.Bgp.Fsm;
@@ -21,6 +22,8 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     private BgpSessionInfo? _session;
     private int _advertised;
     private readonly HashSet<AfiSafi> _endOfRib = [];
+    private const int AttributeCacheLimit = 16_384;
+    private readonly Dictionary<string, PathAttributes> _attributeCache = new(StringComparer.Ordinal);
     private uint _peerRouterId;
     private int _connecting;
 
@@ -293,22 +296,55 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
             }
             if (update.Attributes is { } attributes)
             {
-                // Every route of this UPDATE points at one shared attribute object.
-                var shared = attributes.WithoutNlri();
+                // Every route of this UPDATE, and of earlier UPDATEs with the same attributes, points at one
+                // shared attribute object (and next hop).
+                var shared = Intern(attributes.WithoutNlri());
                 foreach (var prefix in update.Nlri)
                 {
-                    Learn(prefix, attributes.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
+                    Learn(prefix, shared.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
                 }
                 if (attributes.MpReach is { } reach && _session!.Families.Contains(reach.Family))
                 {
                     foreach (var prefix in reach.Nlri)
                     {
-                        Learn(prefix, reach.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
+                        Learn(prefix, shared.MpReach!.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
                     }
                 }
             }
         }
         Notify(added, withdrawn);
+    }
+
+    /// <summary>
+    /// The attribute object already held for identical attributes, as BIRD's attribute cache does: a full table
+    /// is mostly a few attribute sets, and peers often send one prefix per UPDATE (GoBGP does for a dumped
+    /// table), so without this each route would carry its own copy. Keyed by the attributes' wire form;
+    /// cleared when it grows past a bound, which costs sharing, never correctness.
+    /// </summary>
+    private PathAttributes Intern(PathAttributes attributes)
+    {
+        // Received attributes fit in 4096 bytes; written back with 4-octet AS numbers they at most double.
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(2 * BgpHeader.MaxMessageLength);
+        try
+        {
+            var writer = new BgpWriter(buffer);
+            attributes.Write(ref writer, fourOctetAs: true);
+            string key = Convert.ToBase64String(writer.Written);
+            if (_attributeCache.TryGetValue(key, out var known))
+            {
+                return known;
+            }
+            if (_attributeCache.Count >= AttributeCacheLimit)
+            {
+                _attributeCache.Clear();
+            }
+            _attributeCache[key] = attributes;
+            return attributes;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
     }
 
     private void Learn(IPNetwork prefix, IPAddress? nextHop, PathAttributes shared, bool treatAsWithdraw, List<BgpRoute> added, List<IPNetwork> withdrawn)
