@@ -6,13 +6,13 @@ using Trellis.Netlink;
 namespace Trellis.Lab.Tests;
 
 /// <summary>
-/// A misbehaving BGP peer for the lab tests: OPEN, KEEPALIVE, then an UPDATE whose ORIGIN is 7 (RFC 4271 allows
-/// 0-2). Its socket is made inside <c>netns</c> (a socket keeps the namespace it was created in), so the test
+/// A misbehaving BGP peer for the lab tests: OPEN, KEEPALIVE, then an UPDATE whose attribute list runs past
+/// the message. Its socket is made inside <c>netns</c> (a socket keeps the namespace it was created in), so the test
 /// process itself plays the peer. Returns the NOTIFICATION it gets back as (code, subcode).
 /// </summary>
 internal static class BgpFuzzPeer
 {
-    public static (byte Code, byte Subcode) SendBadOrigin(string netns, IPAddress self, IPAddress node, ushort asn, TimeSpan timeout)
+    public static (byte Code, byte Subcode) SendMalformedUpdate(string netns, IPAddress self, IPAddress node, ushort asn, TimeSpan timeout)
     {
         using var ns = NetNs.Open("/var/run/netns/" + netns);
         using var socket = ns.Run(() => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
@@ -28,9 +28,10 @@ internal static class BgpFuzzPeer
             throw new InvalidOperationException($"expected OPEN, got message type {type}");
         }
         socket.Send(Message(4, []));
-        // ORIGIN 7 (invalid; the node checks it before the AS_PATH), empty AS_PATH, NEXT_HOP self; NLRI 10.66.1.0/24.
-        byte[] attributes = [0x40, 1, 1, 7, 0x40, 2, 0, 0x40, 3, 4, .. self.GetAddressBytes()];
-        byte[] update = [0, 0, 0, (byte)attributes.Length, .. attributes, 24, 10, 66, 1];
+        // Total path attribute length 255 with 4 bytes of attributes behind it: the attributes cannot be told
+        // apart from the NLRI, so RFC 7606 §4 leaves no choice but a session reset with 3/1 (Malformed
+        // Attribute List). (A bad ORIGIN value alone is only treat-as-withdraw under RFC 7606 §7.1.)
+        byte[] update = [0, 0, 0, 0xff, 0x40, 1, 1, 0];
         for (var until = DateTime.UtcNow + timeout; DateTime.UtcNow < until;)
         {
             var (t, body) = Read(socket);

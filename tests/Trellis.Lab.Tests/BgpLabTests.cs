@@ -186,10 +186,12 @@ public sealed class BgpLabTests
         Assert.NotEqual("Established", Peer(st, "172.30.0.6")["state"]!.GetValue<string>());
         Assert.Equal("Established", Peer(st, "172.30.0.3")["state"]!.GetValue<string>());
 
-        // A fuzzing peer sends an UPDATE with ORIGIN 7: it gets NOTIFICATION 3/6 (Invalid ORIGIN), its
-        // session resets, and node-1's other sessions and routes are untouched.
-        var notification = BgpFuzzPeer.SendBadOrigin(ul, IPAddress.Parse("172.30.0.5"), IPAddress.Parse("172.30.0.11"), 65005, TimeSpan.FromSeconds(20));
-        Assert.Equal((3, 6), ((int)notification.Code, (int)notification.Subcode));
+        // A fuzzing peer sends an UPDATE whose attribute list runs past the message: it gets NOTIFICATION 3/1
+        // (Malformed Attribute List, RFC 7606 §4), its session resets, and node-1's other sessions and routes
+        // are untouched.
+        var notification = BgpFuzzPeer.SendMalformedUpdate(ul, IPAddress.Parse("172.30.0.5"), IPAddress.Parse("172.30.0.11"), 65005, TimeSpan.FromSeconds(20));
+        Assert.Equal((3, 1), ((int)notification.Code, (int)notification.Subcode));
+        WaitFor(() => Peer(Status(lab, "node-1"), "172.30.0.5")["state"]!.GetValue<string>() != "Established", 5, "the fuzzing peer's session reset");
         st = Status(lab, "node-1");
         Assert.Equal("Established", Peer(st, "172.30.0.2")["state"]!.GetValue<string>());
         Assert.Equal("Established", Peer(st, "172.30.0.3")["state"]!.GetValue<string>());
@@ -288,6 +290,9 @@ public sealed class BgpLabTests
                   {{(rr ? "rr client; rr cluster id 1.1.1.1;" : "")}}
                   {{(password is null ? "" : $"password \"{password}\";")}}
                   hold time 6; connect retry time 1; error wait time 1, 2;
+                  # Bound to its own address: a wildcard :179 listener would keep the other BIRD, FRR and
+                  # gobgpd (all in the underlay netns, each on its own address) from listening.
+                  strict bind yes;
                   graceful restart on;
                   ipv4 { import all; export all; };
                 }
