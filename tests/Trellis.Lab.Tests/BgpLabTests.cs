@@ -84,6 +84,14 @@ public sealed class BgpLabTests
         WaitFor(() => File.ReadAllText(log1).Contains("restarting with forwarding preserved", StringComparison.Ordinal), 20, "the restarted agent saw its routes and restarted gracefully");
         WaitStatus(lab, doc => doc["nodes"]!.AsArray().All(n => n!["peers"]!.AsArray().All(p => p!["state"]!.GetValue<string>() == "Established")));
         Assert.Contains("10.244.2.0/24 via 172.30.0.12", Sh.Must("ip", "-n", node1, "route"), StringComparison.Ordinal);
+        // node-2 kept node-1's route the whole time: it was marked stale when the connection dropped and
+        // refreshed by the new session, never withdrawn; a connection collision on the way back closed only
+        // the losing connection (the old bug: "received cease/7", session Idle, route gone).
+        Assert.Contains("10.244.1.0/24 via 172.30.0.11", Sh.Must("ip", "-n", node2, "route"), StringComparison.Ordinal);
+        string log2 = File.ReadAllText($"/var/log/trellis/{lab.Name}/trellisd-node-2.log");
+        Assert.Contains("keeping its routes as stale", log2, StringComparison.Ordinal);
+        Assert.DoesNotContain("down: received cease/7", log2, StringComparison.Ordinal);
+        Assert.DoesNotContain("dropping", log2, StringComparison.Ordinal);
 
         // node-1 becomes a route reflector: node-2 and node-3 drop their session to each other and learn
         // each other's pod CIDR through node-1, next hop unchanged.
