@@ -243,6 +243,19 @@ public sealed class BgpFsm : IDisposable
                 PromoteSecondary();
                 return;
             }
+            if (State == BgpState.Established && _secondary is not null)
+            {
+                // The restarted peer's new connection came before the old one's FIN (RFC 4724 §4.2): the
+                // old session is over, its routes stay as stale, and the new connection carries on.
+                LastError = "connection lost: " + reason + " (peer reconnected)";
+                _holdTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _keepaliveTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _session = null;
+                EstablishedAt = null;
+                PromoteSecondary();
+                _host.Down(LastError, peerMayRestart: true);
+                return;
+            }
             _primary = null;
             LastError = "connection lost: " + reason;
             bool mayRestart = State == BgpState.Established && _session?.PeerGracefulRestart is not null;
@@ -538,6 +551,9 @@ public sealed class BgpFsm : IDisposable
         _connectRetryTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _primary?.Close();
         _primary = null;
+        // A second connection never outlives its session: the peer dials again after our restart delay.
+        _secondary?.Close();
+        _secondary = null;
         _session = null;
         _pending = null;
         EstablishedAt = null;

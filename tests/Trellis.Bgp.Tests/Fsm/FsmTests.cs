@@ -227,6 +227,38 @@ public class FsmTests
     }
 
     [Fact]
+    public void The_old_connection_closing_after_the_restarted_peer_reconnected_hands_over_to_the_new_one()
+    {
+        var (fsm, old) = Established();
+        var fresh = new FakeTransport(false, "in");
+        fsm.ConnectionMade(fresh);
+        fsm.ConnectionClosed(old, "reset by peer");
+        Assert.False(fresh.Closed);
+        Assert.Equal(BgpState.OpenSent, fsm.State);
+        Assert.Equal(["established", "down True: connection lost: reset by peer (peer reconnected)"], _host.Events);
+        fsm.MessageReceived(fresh, Open(0x0a000002));
+        fsm.MessageReceived(fresh, Keepalive());
+        Assert.Equal(BgpState.Established, fsm.State);
+        Assert.Same(fresh, fsm.Session!.Transport);
+        Assert.Equal(3, _host.Events.Count);
+    }
+
+    [Fact]
+    public void A_hold_timer_expiry_with_a_second_connection_pending_closes_both_and_restarts_cleanly()
+    {
+        var (fsm, old) = Established(hold: 9);
+        var fresh = new FakeTransport(false, "in");
+        fsm.ConnectionMade(fresh);
+        _clock.Advance(TimeSpan.FromSeconds(9.5));
+        Assert.Equal(BgpState.Idle, fsm.State);
+        Assert.True(old.Closed);
+        Assert.True(fresh.Closed);
+        // Its late OPEN is ignored rather than resolved against a primary that is gone.
+        fsm.MessageReceived(fresh, Open(0x0a000002));
+        Assert.Equal(BgpState.Idle, fsm.State);
+    }
+
+    [Fact]
     public void A_collision_cease_on_the_primary_closes_only_that_connection_and_the_other_proceeds()
     {
         // RFC 4271 §6.8: the loser connection is closed, the session goes on over the other one.
