@@ -65,33 +65,51 @@ internal sealed class RouteReflector
         var reader = _queue.Reader;
         while (await reader.WaitToReadAsync().ConfigureAwait(false))
         {
-            // Drain what is queued into one batch: many small UPDATEs become few large ones.
-            var announce = new Dictionary<BgpPeer, Dictionary<PathAttributes, List<IPNetwork>>>();
-            var withdraw = new Dictionary<BgpPeer, List<IPNetwork>>();
+            // Drain what is queued into one batch: many small UPDATEs become few large ones. Per peer and prefix
+            // only the last decision counts (attributes to announce, or null to withdraw): a withdraw followed by
+            // a re-announce in one batch (a peer's stale routes dropped, then sent again) must end announced.
+            var decisions = new Dictionary<BgpPeer, Dictionary<IPNetwork, PathAttributes?>>();
             var peers = _speaker.PeerObjects().Where(p => p.IsInternal && p.Fsm.Session is not null).ToList();
             lock (_lock)
             {
                 while (reader.TryRead(out var item))
                 {
-                    Apply(item.Change, item.RouterId, item.FromClient, item.FromInternal, peers, announce, withdraw);
+                    Apply(item.Change, item.RouterId, item.FromClient, item.FromInternal, peers, decisions);
                 }
             }
-            foreach (var (peer, groups) in announce)
+            foreach (var (peer, byPrefix) in decisions)
             {
+                var withdrawn = new List<IPNetwork>();
+                var groups = new Dictionary<PathAttributes, List<IPNetwork>>(ReferenceEqualityComparer.Instance);
+                foreach (var (prefix, attributes) in byPrefix)
+                {
+                    if (attributes is null)
+                    {
+                        withdrawn.Add(prefix);
+                    }
+                    else if (groups.TryGetValue(attributes, out var list))
+                    {
+                        list.Add(prefix);
+                    }
+                    else
+                    {
+                        groups[attributes] = [prefix];
+                    }
+                }
                 foreach (var (attributes, prefixes) in groups)
                 {
                     peer.SendReflected(attributes, prefixes);
                 }
-            }
-            foreach (var (peer, prefixes) in withdraw)
-            {
-                peer.SendWithdraw(prefixes);
+                if (withdrawn.Count > 0)
+                {
+                    peer.SendWithdraw(withdrawn);
+                }
             }
         }
     }
 
     private void Apply(BgpRoutesChanged change, uint routerId, bool fromClient, bool fromInternal, List<BgpPeer> peers,
-        Dictionary<BgpPeer, Dictionary<PathAttributes, List<IPNetwork>>> announce, Dictionary<BgpPeer, List<IPNetwork>> withdraw)
+        Dictionary<BgpPeer, Dictionary<IPNetwork, PathAttributes?>> decisions)
     {
         var touched = new HashSet<IPNetwork>();
         foreach (var prefix in change.Withdrawn)
@@ -142,26 +160,23 @@ internal sealed class RouteReflector
             {
                 if (best is not null && Eligible(best, peer))
                 {
-                    if (!announce.TryGetValue(peer, out var groups))
-                    {
-                        announce[peer] = groups = new Dictionary<PathAttributes, List<IPNetwork>>(ReferenceEqualityComparer.Instance);
-                    }
-                    if (!groups.TryGetValue(best.Reflected, out var list))
-                    {
-                        groups[best.Reflected] = list = [];
-                    }
-                    list.Add(prefix);
+                    Decide(decisions, peer)[prefix] = best.Reflected;
                 }
                 else if (old is not null && Eligible(old, peer))
                 {
-                    if (!withdraw.TryGetValue(peer, out var list))
-                    {
-                        withdraw[peer] = list = [];
-                    }
-                    list.Add(prefix);
+                    Decide(decisions, peer)[prefix] = null;
                 }
             }
         }
+    }
+
+    private static Dictionary<IPNetwork, PathAttributes?> Decide(Dictionary<BgpPeer, Dictionary<IPNetwork, PathAttributes?>> decisions, BgpPeer peer)
+    {
+        if (!decisions.TryGetValue(peer, out var byPrefix))
+        {
+            decisions[peer] = byPrefix = [];
+        }
+        return byPrefix;
     }
 
     /// <summary>RFC 4456 §6: client routes go to every iBGP peer, non-client iBGP routes to clients only, eBGP routes to all; never back to the source.</summary>

@@ -29,6 +29,8 @@ public sealed class ConvergenceBench(ITestOutputHelper output)
         static IPAddress Addr(int i) => IPAddress.Parse($"127.0.1.{i + 1}");
         const int port = 1790;
         var speakers = new List<BgpSpeaker>();
+        // The reflector's and the joiner's logs, shown only when a round does not converge.
+        var log = new System.Collections.Concurrent.ConcurrentQueue<string>();
         BgpSpeaker Make(int i, bool rr) => new(new BgpSpeakerOptions
         {
             Asn = 64512,
@@ -37,6 +39,7 @@ public sealed class ConvergenceBench(ITestOutputHelper output)
             RouteReflectorClusterId = rr ? 1u : null,
             ConnectRetryMin = TimeSpan.FromMilliseconds(100),
             ConnectRetryMax = TimeSpan.FromMilliseconds(500),
+            Log = i == 0 || i == Nodes - 1 ? line => log.Enqueue($"{DateTime.UtcNow:HH:mm:ss.fff} [{i}] {line}") : null,
         });
         void Peer(BgpSpeaker s, int i, int j) => s.AddPeer(new BgpPeerConfig
         {
@@ -79,7 +82,11 @@ public sealed class ConvergenceBench(ITestOutputHelper output)
             }
             s.Announce(prefix);
             s.Start();
-            Assert.True(SpinWait.SpinUntil(() => speakers.All(x => x.Peers().Any(p => x.RoutesFrom(p.Address).Any(r => r.Prefix == prefix))), TimeSpan.FromSeconds(30)), $"round {round} did not converge");
+            bool converged = SpinWait.SpinUntil(() => speakers.All(x => x.Peers().Any(p => x.RoutesFrom(p.Address).Any(r => r.Prefix == prefix))), TimeSpan.FromSeconds(30));
+            Assert.True(converged, $"round {round} did not converge; joiner's peers: "
+                + string.Join("; ", s.Peers().Select(p => $"{p.Address} {p.State} {p.LastError}"))
+                + "\nmissing at: " + string.Join(", ", speakers.Select((x, k) => (x, k)).Where(t => !t.x.Peers().Any(p => t.x.RoutesFrom(p.Address).Any(r => r.Prefix == prefix))).Select(t => t.k))
+                + "\nlog:\n" + string.Join("\n", log.TakeLast(60)));
             times.Add(clock.Elapsed.TotalMilliseconds);
             // The node leaves again: the others drop it, its speaker stops.
             for (int j = 0; j < Nodes - 1; j++)
