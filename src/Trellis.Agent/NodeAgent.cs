@@ -46,6 +46,8 @@ public sealed record AgentOptions
 
     /// <summary>Where to serve Prometheus metrics (<c>GET /metrics</c>); null serves none.</summary>
     public IPEndPoint? Metrics { get; init; }
+    /// <summary>bgp backend: where to write the status <c>trellis bgp status</c> reads (and bgp.prom beside it); null writes none.</summary>
+    public string? BgpStatusFile { get; init; }
 }
 
 /// <summary>
@@ -71,6 +73,8 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         var firewall = new NodeFirewallReconciler(new NftClient());
         var vtep = MacAddress.ForNode(options.Node);
         await AnnotateSelfAsync(vtep, ct).ConfigureAwait(false);
+        // The bgp backend's speaker and route loop live beside the store loop (see Bgp/BgpBackend).
+        await using var bgp = options.Backend == RoutingBackend.Bgp ? new Bgp.BgpBackend(options.Node, options.Underlay, options.BgpStatusFile, Log) : null;
         // The proxy runs beside the routing loop, on its own watch: a Service change must not wait for a
         // Node resync, and a slow nft transaction must not delay a route.
         var proxy = options.Proxy is { } po
@@ -98,7 +102,8 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
                 }
                 var list = await store.ListAsync(Kinds.Node.StorePrefix(), ct).ConfigureAwait(false);
                 var nodes = list.Items.Select(i => new NodeView((JsonObject)JsonNode.Parse(i.Value)!)).ToList();
-                lastReport = Sync(nl, routing, firewall, vtep, nodes, lastReport);
+                (List<BgpPeerView> Peers, BgpConfigurationView? Config)? bgpIntent = bgp is null ? null : await ListBgpIntentAsync(ct).ConfigureAwait(false);
+                lastReport = Sync(nl, routing, firewall, vtep, nodes, lastReport, bgp, bgpIntent);
                 using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
                 timeout.CancelAfter(options.Resync);
                 try
@@ -134,7 +139,17 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         await policy.ConfigureAwait(false);
     }
 
-    private string? Sync(RtNetlink nl, RoutingReconciler routing, NodeFirewallReconciler firewall, MacAddress vtep, List<NodeView> nodes, string? lastReport)
+    /// <summary>BGPPeer objects and the BGPConfiguration singleton (Calico's kinds); changes are seen on the next resync.</summary>
+    private async Task<(List<BgpPeerView> Peers, BgpConfigurationView? Config)> ListBgpIntentAsync(CancellationToken ct)
+    {
+        var peers = await store.ListAsync(Kinds.BgpPeer.StorePrefix(), ct).ConfigureAwait(false);
+        var config = await store.GetAsync(Kinds.BgpConfiguration.StoreKey(null, BgpConfigurationView.DefaultName), ct).ConfigureAwait(false);
+        return ([.. peers.Items.Select(i => new BgpPeerView((JsonObject)JsonNode.Parse(i.Value)!))],
+            config is null ? null : new BgpConfigurationView((JsonObject)JsonNode.Parse(config.Value)!));
+    }
+
+    private string? Sync(RtNetlink nl, RoutingReconciler routing, NodeFirewallReconciler firewall, MacAddress vtep, List<NodeView> nodes, string? lastReport,
+        Bgp.BgpBackend? bgp, (List<BgpPeerView> Peers, BgpConfigurationView? Config)? bgpIntent)
     {
         var self = nodes.FirstOrDefault(n => n.Name == options.Node);
         var underlay = nl.LinkGetByName(options.Underlay);
@@ -155,11 +170,20 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
                 peers.Add(new RouteNode(n.Name, peerIp, addr.Cidr.Network.Contains(peerIp) ? addr.Cidr.Network : null, peerCidr, mac));
             }
         }
+        string bgpReport = "";
+        if (bgp is not null && bgpIntent is { } bi)
+        {
+            var topology = BgpTopologyCompiler.Compile(options.Node, nodes, bi.Config, bi.Peers);
+            bgp.Configure(topology, selfNode.UnderlayIp, addr.Cidr.Network, podCidr);
+            bgpReport = string.Create(CultureInfo.InvariantCulture, $"; bgp AS {topology.Asn}, {topology.Peers.Count} sessions{(topology.ClusterId is { } c ? $", reflector {c}" : "")}")
+                + string.Concat(topology.Errors.Select(e => "; bgp: " + e));
+        }
         var result = routing.Sync(new RouteCompilerInput
         {
             Self = selfNode,
             UnderlayInterface = options.Underlay,
-            Peers = peers,
+            // bgp: routes come from the speaker (protocol 203); this compiler then owns nothing but cleans up.
+            Peers = bgp is null ? peers : [],
             Backend = options.Backend,
             DirectRouting = options.DirectRouting,
             UnderlayMtu = underlay!.Mtu,
@@ -172,7 +196,7 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
             VxlanPort = options.Backend == RoutingBackend.Vxlan || options.DirectRouting ? 8472 : null,
         });
         string report = string.Create(CultureInfo.InvariantCulture,
-            $"{peers.Count} peers; routing {(result.Converged ? "converged" : "NOT converged")}; firewall {fw.Outcome}");
+            $"{peers.Count} peers; routing {(result.Converged ? "converged" : "NOT converged")}; firewall {fw.Outcome}{bgpReport}");
         if (result.Plan is { Ops.Count: > 0 } || result.Apply.Errors.Count > 0 || result.Compilation.Errors.Count > 0 || fw.Errors.Count > 0)
         {
             Log(report + "\n" + result.Describe().TrimEnd() + string.Concat(fw.Errors.Select(e => "\n# firewall: " + e)));
@@ -310,7 +334,12 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
                 var meta = (JsonObject)json["metadata"]!;
                 var annotations = meta["annotations"] as JsonObject ?? [];
                 meta["annotations"] = annotations;
-                string backend = options.Backend == RoutingBackend.HostGw ? "host-gw" : options.DirectRouting ? "vxlan+directRouting" : "vxlan";
+                string backend = options.Backend switch
+                {
+                    RoutingBackend.HostGw => "host-gw",
+                    RoutingBackend.Bgp => "bgp",
+                    _ => options.DirectRouting ? "vxlan+directRouting" : "vxlan",
+                };
                 if (annotations[VtepMacAnnotation]?.ToString() == vtep.ToString() && annotations[BackendAnnotation]?.ToString() == backend)
                 {
                     return;

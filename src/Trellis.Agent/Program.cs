@@ -10,7 +10,7 @@ namespace Trellis.Agent;
 internal static class Program
 {
     private const string Usage = """
-        usage: trellisd --store URL --node NAME --cluster-cidr CIDR [--underlay eth0] [--backend vxlan|host-gw]
+        usage: trellisd --store URL --node NAME --cluster-cidr CIDR [--underlay eth0] [--backend vxlan|host-gw|bgp] [--bgp-status FILE]
                         [--direct-routing] [--resync 10s]
                         [--service-cidr CIDR[,CIDR]] [--masquerade-all] [--nodeport-addresses CIDR[,CIDR]] [--no-proxy]
                         [--no-policy] [--metrics ADDR:PORT]
@@ -23,6 +23,8 @@ internal static class Program
         Unless --no-proxy, it is also the node's service proxy (kube-proxy, nftables mode): table ip trellis-proxy.
         Unless --no-policy, it enforces NetworkPolicy for the node's pods: table inet trellis-policy.
         --metrics serves Prometheus text (policy allow/drop counters, sync counts) on http://ADDR:PORT/metrics.
+        With --backend bgp it runs a BGP speaker on the underlay address instead (Calico's model: iBGP mesh,
+        route reflectors, BGPPeer objects), installs learned routes as proto 203 and writes its status to --bgp-status.
         Runs in the node's network namespace.
         """;
 
@@ -77,11 +79,12 @@ internal static class Program
         {
             "vxlan" => RoutingBackend.Vxlan,
             "host-gw" => RoutingBackend.HostGw,
+            "bgp" => RoutingBackend.Bgp,
             var other => (RoutingBackend?)null,
         };
         if (backend is null)
         {
-            return UsageError($"--backend: '{flags["--backend"]}' is not vxlan or host-gw");
+            return UsageError($"--backend: '{flags["--backend"]}' is not vxlan, host-gw or bgp");
         }
         var resync = TimeSpan.FromSeconds(10);
         if (flags.TryGetValue("--resync", out var r))
@@ -149,6 +152,7 @@ internal static class Program
             DirectRouting = directRouting,
             ClusterCidr = cluster,
             Resync = resync,
+            BgpStatusFile = flags.GetValueOrDefault("--bgp-status"),
         };
         using var stop = new CancellationTokenSource();
         using var term = PosixSignalRegistration.Create(PosixSignal.SIGTERM, c => { c.Cancel = true; stop.Cancel(); });

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Net;
 using System.Net.Sockets;
 using Trellis.Bgp.Fsm;
@@ -20,6 +21,10 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     private readonly ITimer _staleTimer;
     private BgpSessionInfo? _session;
     private int _advertised;
+    private readonly HashSet<AfiSafi> _endOfRib = [];
+    private const int AttributeCacheLimit = 16_384;
+    private readonly Dictionary<string, PathAttributes> _attributeCache = new(StringComparer.Ordinal);
+    private uint _peerRouterId;
     private int _connecting;
 
     public BgpPeer(BgpSpeaker speaker, BgpPeerConfig config, BgpLocalSettings local)
@@ -40,7 +45,12 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     {
         lock (_ribLock)
         {
-            return new BgpPeerStatus(Config.Address, Config.Asn, Fsm.State, Fsm.EstablishedAt, _adjRibIn.Count, _advertised, _stale.Count, Fsm.LastError);
+            var session = _session;
+            return new BgpPeerStatus(Config.Address, Config.Asn, Fsm.State, Fsm.EstablishedAt, _adjRibIn.Count, _advertised, _stale.Count, Fsm.LastError)
+            {
+                EndOfRibReceived = session is not null && session.Families.All(_endOfRib.Contains),
+                RouteReflectorClient = Config.RouteReflectorClient,
+            };
         }
     }
 
@@ -102,7 +112,12 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
 
     public void Established(BgpSessionInfo session)
     {
+        lock (_ribLock)
+        {
+            _endOfRib.Clear();
+        }
         _session = session;
+        _peerRouterId = session.PeerRouterId;
         _speaker.LogLine($"peer {Config.Address}: established (AS {session.PeerAsn}, hold {session.HoldTime}s, {string.Join(',', session.Families)})");
         var gr = session.PeerGracefulRestart;
         // RFC 4724 §4.2: stale routes of a family the peer no longer preserves forwarding for go at once.
@@ -150,6 +165,18 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
                     count += prefixes.Count;
                 }
             }
+            if (_speaker.Reflector is { } reflector)
+            {
+                foreach (var (attributes, prefixes) in reflector.TableFor(this))
+                {
+                    var ofFamily = prefixes.Where(p => AfiSafi.Of(p) == family).ToList();
+                    if (ofFamily.Count > 0)
+                    {
+                        messages.AddRange(UpdatePacker.Announce(attributes, ofFamily, family, session.FourOctetAs));
+                        count += ofFamily.Count;
+                    }
+                }
+            }
             messages.Add(UpdateMessage.EndOfRib(family).ToBytes());
         }
         Fsm.Send(messages);
@@ -168,6 +195,26 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
         foreach (var family in prefixes.Select(AfiSafi.Of).Distinct())
         {
             if (session.Families.Contains(family) && AttributesFor(session, family, nextHop) is { } attributes)
+            {
+                var ofFamily = prefixes.Where(p => AfiSafi.Of(p) == family).ToList();
+                if (Fsm.Send(UpdatePacker.Announce(attributes, ofFamily, family, session.FourOctetAs)))
+                {
+                    Interlocked.Add(ref _advertised, ofFamily.Count);
+                }
+            }
+        }
+    }
+
+    /// <summary>Routes a reflector passes on: attributes as prepared by <see cref="RouteReflector"/> (next hop unchanged).</summary>
+    internal void SendReflected(PathAttributes attributes, IReadOnlyList<IPNetwork> prefixes)
+    {
+        if (_session is not { } session)
+        {
+            return;
+        }
+        foreach (var family in prefixes.Select(AfiSafi.Of).Distinct())
+        {
+            if (session.Families.Contains(family))
             {
                 var ofFamily = prefixes.Where(p => AfiSafi.Of(p) == family).ToList();
                 if (Fsm.Send(UpdatePacker.Announce(attributes, ofFamily, family, session.FourOctetAs)))
@@ -249,17 +296,18 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
             }
             if (update.Attributes is { } attributes)
             {
-                // Every route of this UPDATE points at one shared attribute object.
-                var shared = attributes.WithoutNlri();
+                // Every route of this UPDATE, and of earlier UPDATEs with the same attributes, points at one
+                // shared attribute object (and next hop).
+                var shared = Intern(attributes.WithoutNlri());
                 foreach (var prefix in update.Nlri)
                 {
-                    Learn(prefix, attributes.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
+                    Learn(prefix, shared.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
                 }
                 if (attributes.MpReach is { } reach && _session!.Families.Contains(reach.Family))
                 {
                     foreach (var prefix in reach.Nlri)
                     {
-                        Learn(prefix, reach.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
+                        Learn(prefix, shared.MpReach!.NextHop, shared, update.TreatAsWithdraw, added, withdrawn);
                     }
                 }
             }
@@ -267,10 +315,43 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
         Notify(added, withdrawn);
     }
 
+    /// <summary>
+    /// The attribute object already held for identical attributes, as BIRD's attribute cache does: a full table
+    /// is mostly a few attribute sets, and peers often send one prefix per UPDATE (GoBGP does for a dumped
+    /// table), so without this each route would carry its own copy. Keyed by the attributes' wire form;
+    /// cleared when it grows past a bound, which costs sharing, never correctness.
+    /// </summary>
+    private PathAttributes Intern(PathAttributes attributes)
+    {
+        // Received attributes fit in 4096 bytes; written back with 4-octet AS numbers they at most double.
+        byte[] buffer = ArrayPool<byte>.Shared.Rent(2 * BgpHeader.MaxMessageLength);
+        try
+        {
+            var writer = new BgpWriter(buffer);
+            attributes.Write(ref writer, fourOctetAs: true);
+            string key = Convert.ToBase64String(writer.Written);
+            if (_attributeCache.TryGetValue(key, out var known))
+            {
+                return known;
+            }
+            if (_attributeCache.Count >= AttributeCacheLimit)
+            {
+                _attributeCache.Clear();
+            }
+            _attributeCache[key] = attributes;
+            return attributes;
+        }
+        finally
+        {
+            ArrayPool<byte>.Shared.Return(buffer);
+        }
+    }
+
     private void Learn(IPNetwork prefix, IPAddress? nextHop, PathAttributes shared, bool treatAsWithdraw, List<BgpRoute> added, List<IPNetwork> withdrawn)
     {
         _stale.Remove(prefix);
-        if (treatAsWithdraw || nextHop is null)
+        // RFC 4456 §8: our own route reflected back (our ORIGINATOR_ID or cluster id on it) is ignored.
+        if (treatAsWithdraw || nextHop is null || _speaker.IsOwnLoop(shared))
         {
             if (_adjRibIn.Remove(prefix))
             {
@@ -289,6 +370,7 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
         var dropped = new List<IPNetwork>();
         lock (_ribLock)
         {
+            _endOfRib.Add(family);
             foreach (var prefix in _stale.Where(p => AfiSafi.Of(p) == family).ToList())
             {
                 _stale.Remove(prefix);
@@ -330,6 +412,13 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
             _staleTimer.Change(TimeSpan.FromSeconds(gr.RestartTime), Timeout.InfiniteTimeSpan);
             return;
         }
+        if (session is null && Fsm.IsStarted)
+        {
+            // A failed attempt to re-establish (a collision, a refused OPEN) while the peer restarts: what is
+            // left are its stale routes, which stay until End-of-RIB or its restart time (RFC 4724 §4.2).
+            DropWhere(p => !_stale.Contains(p));
+            return;
+        }
         DropWhere(_ => true);
     }
 
@@ -358,7 +447,7 @@ internal sealed class BgpPeer : IBgpFsmHost, IDisposable
     {
         if (added.Count > 0 || withdrawn.Count > 0)
         {
-            _speaker.RaiseRoutesChanged(new BgpRoutesChanged(Config.Address, added, withdrawn));
+            _speaker.RaiseRoutesChanged(new BgpRoutesChanged(Config.Address, added, withdrawn), _peerRouterId, Config.RouteReflectorClient, IsInternal);
         }
     }
 

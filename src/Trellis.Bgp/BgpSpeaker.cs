@@ -17,6 +17,7 @@ public sealed class BgpSpeaker : IAsyncDisposable
     private readonly ConcurrentDictionary<IPAddress, BgpPeer> _peers = new();
     private readonly ConcurrentDictionary<IPNetwork, IPAddress?> _originated = new();
     private readonly BgpLocalSettings _local;
+    private readonly RouteReflector? _reflector;
     private Socket? _listener;
     private Task? _acceptLoop;
 
@@ -40,6 +41,10 @@ public sealed class BgpSpeaker : IAsyncDisposable
             ? new GracefulRestartCapability(options.Restarting, Notification: false, options.RestartTime, [.. options.Families.Select(f => new GracefulRestartFamily(f, options.ForwardingPreserved))])
             : null;
         _local = new BgpLocalSettings(options.Asn, OpenMessage.RouterIdOf(options.RouterId), options.HoldTime, options.Families, gr);
+        if (options.RouteReflectorClusterId is { } clusterId)
+        {
+            _reflector = new RouteReflector(this, clusterId);
+        }
     }
 
     public BgpSpeakerOptions Options { get; }
@@ -156,6 +161,10 @@ public sealed class BgpSpeaker : IAsyncDisposable
     private async ValueTask CloseAsync(bool graceful)
     {
         _listener?.Dispose();
+        if (_reflector is not null)
+        {
+            await _reflector.StopAsync().ConfigureAwait(false);
+        }
         foreach (var peer in _peers.Values)
         {
             if (graceful)
@@ -182,14 +191,24 @@ public sealed class BgpSpeaker : IAsyncDisposable
 
     internal IEnumerable<KeyValuePair<IPNetwork, IPAddress?>> Originated() => _originated;
 
+    internal IEnumerable<BgpPeer> PeerObjects() => _peers.Values;
+
+    internal RouteReflector? Reflector => _reflector;
+
+    /// <summary>Our own BGP identifier and, when reflecting, cluster id: a route carrying either has looped (RFC 4456 §8).</summary>
+    internal bool IsOwnLoop(PathAttributes attributes) =>
+        attributes.OriginatorId == _local.RouterId
+        || (Options.RouteReflectorClusterId is { } id && attributes.ClusterList is { } list && Array.IndexOf(list, id) >= 0);
+
     internal Socket CreateSocket(AddressFamily family)
     {
         Socket Make() => new(family, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
         return Options.Namespace is { } ns ? ns.Run(Make) : Make();
     }
 
-    internal void RaiseRoutesChanged(BgpRoutesChanged change)
+    internal void RaiseRoutesChanged(BgpRoutesChanged change, uint peerRouterId, bool fromClient, bool fromInternal)
     {
+        _reflector?.Enqueue(change, peerRouterId, fromClient, fromInternal);
         try
         {
             RoutesChanged?.Invoke(change);

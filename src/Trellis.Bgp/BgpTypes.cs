@@ -28,6 +28,9 @@ public sealed record BgpPeerConfig
 
     /// <summary>Source address for outgoing connections; the kernel picks one when null.</summary>
     public IPAddress? LocalAddress { get; init; }
+
+    /// <summary>This peer is a route-reflector client of ours (RFC 4456); only meaningful with <see cref="BgpSpeakerOptions.RouteReflectorClusterId"/>.</summary>
+    public bool RouteReflectorClient { get; init; }
 }
 
 public sealed record BgpSpeakerOptions
@@ -64,6 +67,13 @@ public sealed record BgpSpeakerOptions
     public TimeSpan ConnectRetryMax { get; init; } = TimeSpan.FromSeconds(30);
 
     public Action<string>? Log { get; init; }
+
+    /// <summary>
+    /// When set, this speaker is a route reflector (RFC 4456) with this cluster id: routes learned from a
+    /// client go to every other iBGP peer, routes from a non-client iBGP peer to clients only, each with
+    /// ORIGINATOR_ID set and the cluster id prepended to CLUSTER_LIST. Null: learned routes are not re-advertised.
+    /// </summary>
+    public uint? RouteReflectorClusterId { get; init; }
 }
 
 /// <summary>What <c>trellis bgp status</c> shows for one peer.</summary>
@@ -75,4 +85,10 @@ public sealed record BgpPeerStatus(
     int PrefixesReceived,
     int PrefixesAdvertised,
     int StalePrefixes,
-    string? LastError);
+    string? LastError)
+{
+    /// <summary>The peer sent End-of-RIB for every negotiated family since the session came up (RFC 4724): its table is complete.</summary>
+    public bool EndOfRibReceived { get; init; }
+
+    public bool RouteReflectorClient { get; init; }
+}

@@ -22,6 +22,7 @@ internal static class Program
         root.Subcommands.Add(Commands.ObjectCommands.Exec());
         root.Subcommands.Add(Commands.ObjectCommands.ProbeCommand());
         root.Subcommands.Add(Commands.PolicyCommands.Create());
+        root.Subcommands.Add(Commands.BgpCommands.Create());
         root.Options.Add(Commands.ObjectCommands.StoreOption);
         root.Options.Add(Commands.ObjectCommands.LabOption);
 

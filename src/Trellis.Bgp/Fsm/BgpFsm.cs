@@ -66,6 +66,9 @@ public sealed class BgpFsm : IDisposable
 
     public DateTimeOffset? EstablishedAt { get; private set; }
 
+    /// <summary>False after <see cref="Stop"/> or <see cref="Abort"/>: no automatic restart will follow.</summary>
+    public bool IsStarted => _started;
+
     /// <summary>The delay before the next automatic restart or connect attempt (doubles on each failure).</summary>
     public TimeSpan CurrentBackoff => _retry;
 
@@ -129,7 +132,11 @@ public sealed class BgpFsm : IDisposable
             }
             switch (State)
             {
-                case BgpState.Connect or BgpState.Active:
+                case BgpState.Connect or BgpState.Active or BgpState.Idle:
+                    // Idle here means "waiting for the automatic restart": a peer that dials us meanwhile (a
+                    // restarting node) is taken at once (automatic start with passive TCP establishment,
+                    // RFC 4271 §8.1.1) rather than refused with a Cease that would make it back off in turn.
+                    _restartTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                     _primary = transport;
                     _connectRetryTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                     SendOpen(transport);
@@ -138,6 +145,12 @@ public sealed class BgpFsm : IDisposable
                     break;
                 case BgpState.OpenSent or BgpState.OpenConfirm when _secondary is null:
                     // A second connection: answer its OPEN, then keep one of the two (§6.8).
+                    _secondary = transport;
+                    SendOpen(transport);
+                    break;
+                case BgpState.Established when _secondary is null && _session?.PeerGracefulRestart is not null:
+                    // RFC 4724 §4.2: a graceful-restart peer may come back before we noticed it went away (its
+                    // FIN lost, or still queued behind our keepalives). Its OPEN on this connection decides.
                     _secondary = transport;
                     SendOpen(transport);
                     break;
@@ -223,8 +236,27 @@ public sealed class BgpFsm : IDisposable
             {
                 return;
             }
-            _primary = null;
             transport.Close();
+            if (State is BgpState.OpenSent or BgpState.OpenConfirm && _secondary is not null)
+            {
+                // The other connection of a collision is still alive: carry on with it (RFC 4271 §6.8).
+                PromoteSecondary();
+                return;
+            }
+            if (State == BgpState.Established && _secondary is not null)
+            {
+                // The restarted peer's new connection came before the old one's FIN (RFC 4724 §4.2): the
+                // old session is over, its routes stay as stale, and the new connection carries on.
+                LastError = "connection lost: " + reason + " (peer reconnected)";
+                _holdTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _keepaliveTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+                _session = null;
+                EstablishedAt = null;
+                PromoteSecondary();
+                _host.Down(LastError, peerMayRestart: true);
+                return;
+            }
+            _primary = null;
             LastError = "connection lost: " + reason;
             bool mayRestart = State == BgpState.Established && _session?.PeerGracefulRestart is not null;
             Reset(LastError, mayRestart, restart: true);
@@ -279,9 +311,22 @@ public sealed class BgpFsm : IDisposable
         if (type == BgpMessageType.Notification)
         {
             var notification = NotificationMessage.Decode(body);
-            _primary = null;
             transport.Close();
+            bool collision = notification.Error.Code == BgpError.Cease && notification.Error.Subcode == BgpError.ConnectionCollisionResolution;
+            if (collision && State is BgpState.OpenSent or BgpState.OpenConfirm && _secondary is not null)
+            {
+                // The peer resolved the collision the other way before we saw its OPEN on the second
+                // connection: only this connection is closed, the other one proceeds (RFC 4271 §6.8).
+                PromoteSecondary();
+                return;
+            }
+            _primary = null;
             LastError = "received " + notification.Error;
+            if (collision && State != BgpState.Established)
+            {
+                // The peer kept a connection we no longer hold: no session was lost, so no growing backoff.
+                _retry = _retryMin;
+            }
             Reset(LastError, peerMayRestart: false, restart: true);
             return;
         }
@@ -347,6 +392,11 @@ public sealed class BgpFsm : IDisposable
         if (type == BgpMessageType.Open)
         {
             var info = Negotiate(transport, OpenMessage.Decode(body));
+            if (State == BgpState.Established)
+            {
+                PeerRestarted(info);
+                return;
+            }
             ResolveCollision(info);
             return;
         }
@@ -356,6 +406,39 @@ public sealed class BgpFsm : IDisposable
         }
         _secondary = null;
         transport.Close();
+    }
+
+    /// <summary>
+    /// A new OPEN from the peer while our session with it is still Established: RFC 4724 §4.2 says the peer
+    /// restarted. The old connection is closed (no NOTIFICATION: nobody is listening on it), the host keeps the
+    /// peer's routes as stale, and the new connection proceeds to OpenConfirm.
+    /// </summary>
+    private void PeerRestarted(BgpSessionInfo info)
+    {
+        var old = _primary!;
+        old.Close();
+        _primary = info.Transport;
+        _secondary = null;
+        _holdTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _keepaliveTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        _session = null;
+        EstablishedAt = null;
+        LastError = "peer restarted (new OPEN on " + info.Transport.Description + ")";
+        State = BgpState.OpenSent;
+        _host.Down(LastError, peerMayRestart: true);
+        EnterOpenConfirm(info);
+    }
+
+    /// <summary>The primary connection is gone during OPEN exchange; the second one of the collision carries on.</summary>
+    private void PromoteSecondary()
+    {
+        _primary = _secondary;
+        _secondary = null;
+        _pending = null;
+        _keepaliveTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        // Our OPEN went out on it when it arrived; its peer's OPEN is still to come.
+        State = BgpState.OpenSent;
+        RestartHoldTimer(LargeHoldTime);
     }
 
     /// <summary>
@@ -468,6 +551,9 @@ public sealed class BgpFsm : IDisposable
         _connectRetryTimer.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
         _primary?.Close();
         _primary = null;
+        // A second connection never outlives its session: the peer dials again after our restart delay.
+        _secondary?.Close();
+        _secondary = null;
         _session = null;
         _pending = null;
         EstablishedAt = null;

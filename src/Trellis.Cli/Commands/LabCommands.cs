@@ -182,10 +182,6 @@ internal static class LabCommands
             {
                 throw new UsageException(string.Join("\n", problems.Select(p => "lab config: " + p)));
             }
-            if (cfg.Backend == "bgp")
-            {
-                throw new UsageException("--backend: bgp is not available yet (vxlan and host-gw are)");
-            }
             if (!Environment.IsPrivilegedProcess)
             {
                 Console.Error.WriteLine("lab up: needs root (network namespaces)");

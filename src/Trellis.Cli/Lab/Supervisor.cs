@@ -60,6 +60,7 @@ public sealed class Supervisor
                  // kube-proxy's metrics port, inside the node's netns: curl http://<node ip>:10249/metrics
                  "--metrics", "0.0.0.0:10249",
                  .. (lab.DirectRouting ? s_directRouting : []),
+                 .. (lab.Backend == "bgp" ? ["--bgp-status", Path.Combine(LabLifecycle.NodeDir(lab.Name, n.Name), "bgp.json")] : Array.Empty<string>()),
                  .. (lab.MasqueradeAll ? s_masqueradeAll : []),
                  .. (lab.NodePortAddresses.Count > 0 ? ["--nodeport-addresses", string.Join(',', lab.NodePortAddresses)] : Array.Empty<string>())]));
         }

@@ -14,7 +14,13 @@ public static class Kinds
     public static readonly KindInfo EndpointSlice = new("discovery.k8s.io/v1", "EndpointSlice", "endpointslices", "endpointslice", true, ["eps"]);
     public static readonly KindInfo NetworkPolicy = new("networking.k8s.io/v1", "NetworkPolicy", "networkpolicies", "networkpolicy", true, ["netpol"]);
 
-    public static ImmutableArray<KindInfo> All { get; } = [Namespace, Node, Pod, Service, EndpointSlice, NetworkPolicy];
+    /// <summary>An external BGP router the nodes peer with (Calico's BGPPeer, cluster-scoped).</summary>
+    public static readonly KindInfo BgpPeer = new("trellis.dev/v1alpha1", "BGPPeer", "bgppeers", "bgppeer", false, []);
+
+    /// <summary>The cluster's BGP settings, one object named "default" (Calico's BGPConfiguration).</summary>
+    public static readonly KindInfo BgpConfiguration = new("trellis.dev/v1alpha1", "BGPConfiguration", "bgpconfigurations", "bgpconfiguration", false, []);
+
+    public static ImmutableArray<KindInfo> All { get; } = [Namespace, Node, Pod, Service, EndpointSlice, NetworkPolicy, BgpPeer, BgpConfiguration];
 
     /// <summary>The kind a manifest's <c>apiVersion</c> and <c>kind</c> name (exact, as the API server matches them).</summary>
     public static KindInfo? Find(string? apiVersion, string? kind)

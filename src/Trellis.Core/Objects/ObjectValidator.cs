@@ -44,6 +44,14 @@ public static partial class ObjectValidator
         {
             ValidateNode(obj, c);
         }
+        else if (kind == Kinds.BgpPeer)
+        {
+            ValidateBgpPeer(obj, c);
+        }
+        else if (kind == Kinds.BgpConfiguration)
+        {
+            ValidateBgpConfiguration(obj, c);
+        }
         return c.Errors;
     }
 

@@ -10,6 +10,12 @@ public enum RoutingBackend
 
     /// <summary>Route each pod CIDR via its node's underlay address (flannel's <c>host-gw</c>); every node must share one L2 segment.</summary>
     HostGw,
+
+    /// <summary>
+    /// Calico-style: routes come from BGP (<see cref="BgpRouteCompiler"/>, protocol 203); this compiler then
+    /// wants no routes of its own and no VXLAN device, so switching a node to bgp cleans up what vxlan/host-gw left.
+    /// </summary>
+    Bgp,
 }
 
 /// <summary>

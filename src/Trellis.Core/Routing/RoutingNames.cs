@@ -17,6 +17,13 @@ public static class RoutingNames
     public const byte TrellisRouteProtocol = 201;
 
     /// <summary>
+    /// Routes the <c>bgp</c> backend learned over BGP. Separate from 201 so the host-gw/vxlan reconciler and
+    /// the BGP route reconciler each own exactly their own routes; unassigned like 201 (BIRD uses 12, Felix 80,
+    /// FRR 186). "203 trellis-bgp" in rt_protos.d names it for <c>ip route</c>.
+    /// </summary>
+    public const byte TrellisBgpRouteProtocol = 203;
+
+    /// <summary>
     /// The metric the kernel gives an IPv6 route added without one (IP6_RT_PRIO_USER). IPv4's is 0. Desired
     /// routes carry the value the kernel will report, or the diff would see a different route every sync.
     /// </summary>

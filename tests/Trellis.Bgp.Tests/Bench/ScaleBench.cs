@@ -70,7 +70,7 @@ public sealed class ScaleBench(ITestOutputHelper output)
         string birdMemBefore = Birdc("show memory");
 
         string mrt = Path.Combine(lab.Dir, "feed.mrt");
-        File.WriteAllBytes(mrt, Mrt(Count));
+        File.WriteAllBytes(mrt, Mrt(Count, gobgp.RouterAddress));
         var clock = Stopwatch.StartNew();
         var inject = Task.Run(() => BgpLab.Exec(gobgp.Ns, "/usr/bin/gobgp", "-p", "50051", "mrt", "inject", "global", mrt));
         double speakerDone = 0, birdDone = 0;
@@ -99,8 +99,14 @@ public sealed class ScaleBench(ITestOutputHelper output)
     }
 
     /// <summary>An MRT TABLE_DUMP_V2 file (RFC 6396): one peer, COUNT distinct /24s under 20.0.0.0/8+.</summary>
-    private static byte[] Mrt(int count)
+    /// <remarks>
+    /// The NEXT_HOP is GoBGP's own address on the shared link: BIRD (gateway direct) drops eBGP routes whose
+    /// next hop is not on a connected network, which is why an earlier version (next hop 10.77.2.2, on no
+    /// link at all) got 0 routes at BIRD.
+    /// </remarks>
+    internal static byte[] Mrt(int count, IPAddress nextHop)
     {
+        byte[] hop = nextHop.GetAddressBytes();
         using var ms = new MemoryStream();
         void Record(ushort subtype, byte[] body)
         {
@@ -113,8 +119,8 @@ public sealed class ScaleBench(ITestOutputHelper output)
         }
         // PEER_INDEX_TABLE: collector id, empty view name, one peer (AS4, IPv4).
         Record(1, [10, 77, 2, 2, 0, 0, 0, 1, 2, 10, 77, 2, 2, 10, 77, 2, 2, 0, 0, 0xfe, 0x03]);
-        // ORIGIN IGP, AS_PATH [65100] (4-octet in TABLE_DUMP_V2), NEXT_HOP 10.77.2.2.
-        byte[] attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfe, 0x4c, 0x40, 3, 4, 10, 77, 2, 2];
+        // ORIGIN IGP, AS_PATH [65100] (4-octet in TABLE_DUMP_V2), NEXT_HOP as given.
+        byte[] attrs = [0x40, 1, 1, 0, 0x40, 2, 6, 2, 1, 0, 0, 0xfe, 0x4c, 0x40, 3, 4, hop[0], hop[1], hop[2], hop[3]];
         for (int i = 0; i < count; i++)
         {
             var body = new byte[4 + 1 + 3 + 2 + 8 + attrs.Length];

@@ -179,15 +179,16 @@ public class FsmTests
     [Fact]
     public void Collision_with_a_lower_remote_identifier_closes_the_incoming_connection()
     {
+        // A peer without graceful restart: once established, RFC 4271 §6.8 closes any new connection.
         var fsm = NewFsm(localId: 0x0a0000ff);
         fsm.Start();
         var outgoing = new FakeTransport(true, "out");
         fsm.ConnectionMade(outgoing);
-        fsm.MessageReceived(outgoing, Open(0x0a000002));
+        fsm.MessageReceived(outgoing, Open(0x0a000002, gracefulRestart: false));
         Assert.Equal(BgpState.OpenConfirm, fsm.State);
         var incoming = new FakeTransport(false, "in");
         fsm.ConnectionMade(incoming);
-        fsm.MessageReceived(incoming, Open(0x0a000002));
+        fsm.MessageReceived(incoming, Open(0x0a000002, gracefulRestart: false));
         Assert.True(incoming.Closed);
         Assert.Equal(BgpError.ConnectionCollisionResolution, incoming.LastNotification!.Value.Subcode);
         Assert.False(outgoing.Closed);
@@ -198,6 +199,105 @@ public class FsmTests
         fsm.ConnectionMade(third);
         Assert.True(third.Closed);
         Assert.Equal(BgpState.Established, fsm.State);
+    }
+
+    [Fact]
+    public void A_new_open_while_established_from_a_graceful_restart_peer_replaces_the_session_and_keeps_routes_stale()
+    {
+        // RFC 4724 §4.2: the peer restarted before we saw its old connection die.
+        var (fsm, old) = Established();
+        var fresh = new FakeTransport(false, "in");
+        fsm.ConnectionMade(fresh);
+        Assert.False(fresh.Closed);
+        Assert.Equal(BgpState.Established, fsm.State);
+        Assert.Equal([BgpMessageType.Open], fresh.SentTypes);
+        fsm.MessageReceived(fresh, Open(0x0a000002));
+        Assert.True(old.Closed);
+        Assert.Null(old.LastNotification);
+        Assert.Equal(BgpState.OpenConfirm, fsm.State);
+        Assert.Contains(_host.Events, e => e.StartsWith("down True: peer restarted", StringComparison.Ordinal));
+        fsm.MessageReceived(fresh, Keepalive());
+        Assert.Equal(BgpState.Established, fsm.State);
+        Assert.Same(fresh, fsm.Session!.Transport);
+        // The old connection's late messages are ignored.
+        fsm.MessageReceived(old, Keepalive());
+        fsm.ConnectionClosed(old, "reset");
+        Assert.Equal(BgpState.Established, fsm.State);
+        Assert.Equal(["established", "down True: peer restarted (new OPEN on in)", "established"], _host.Events);
+    }
+
+    [Fact]
+    public void The_old_connection_closing_after_the_restarted_peer_reconnected_hands_over_to_the_new_one()
+    {
+        var (fsm, old) = Established();
+        var fresh = new FakeTransport(false, "in");
+        fsm.ConnectionMade(fresh);
+        fsm.ConnectionClosed(old, "reset by peer");
+        Assert.False(fresh.Closed);
+        Assert.Equal(BgpState.OpenSent, fsm.State);
+        Assert.Equal(["established", "down True: connection lost: reset by peer (peer reconnected)"], _host.Events);
+        fsm.MessageReceived(fresh, Open(0x0a000002));
+        fsm.MessageReceived(fresh, Keepalive());
+        Assert.Equal(BgpState.Established, fsm.State);
+        Assert.Same(fresh, fsm.Session!.Transport);
+        Assert.Equal(3, _host.Events.Count);
+    }
+
+    [Fact]
+    public void A_hold_timer_expiry_with_a_second_connection_pending_closes_both_and_restarts_cleanly()
+    {
+        var (fsm, old) = Established(hold: 9);
+        var fresh = new FakeTransport(false, "in");
+        fsm.ConnectionMade(fresh);
+        _clock.Advance(TimeSpan.FromSeconds(9.5));
+        Assert.Equal(BgpState.Idle, fsm.State);
+        Assert.True(old.Closed);
+        Assert.True(fresh.Closed);
+        // Its late OPEN is ignored rather than resolved against a primary that is gone.
+        fsm.MessageReceived(fresh, Open(0x0a000002));
+        Assert.Equal(BgpState.Idle, fsm.State);
+    }
+
+    [Fact]
+    public void A_collision_cease_on_the_primary_closes_only_that_connection_and_the_other_proceeds()
+    {
+        // RFC 4271 §6.8: the loser connection is closed, the session goes on over the other one.
+        var fsm = NewFsm(localId: 0x0a0000ff);
+        fsm.Start();
+        var outgoing = new FakeTransport(true, "out");
+        fsm.ConnectionMade(outgoing);
+        var incoming = new FakeTransport(false, "in");
+        fsm.ConnectionMade(incoming);
+        var cease = new byte[21];
+        new NotificationMessage(new BgpError(BgpError.Cease, BgpError.ConnectionCollisionResolution)).Encode(cease);
+        fsm.MessageReceived(outgoing, cease);
+        Assert.True(outgoing.Closed);
+        Assert.False(incoming.Closed);
+        Assert.Equal(BgpState.OpenSent, fsm.State);
+        fsm.MessageReceived(incoming, Open(0x0a000002));
+        Assert.Equal(BgpState.OpenConfirm, fsm.State);
+        fsm.MessageReceived(incoming, Keepalive());
+        Assert.Equal(BgpState.Established, fsm.State);
+        Assert.Equal(["established"], _host.Events);
+    }
+
+    [Fact]
+    public void A_peer_dialing_while_we_wait_for_the_automatic_restart_is_accepted()
+    {
+        var (fsm, t) = Established();
+        fsm.ConnectionClosed(t, "reset by peer");
+        Assert.Equal(BgpState.Idle, fsm.State);
+        var incoming = new FakeTransport(false, "in");
+        fsm.ConnectionMade(incoming);
+        Assert.False(incoming.Closed);
+        Assert.Equal(BgpState.OpenSent, fsm.State);
+        fsm.MessageReceived(incoming, Open(0x0a000002));
+        fsm.MessageReceived(incoming, Keepalive());
+        Assert.Equal(BgpState.Established, fsm.State);
+        // The pending automatic restart was cancelled: no extra dial after the backoff.
+        int connects = _host.Connects;
+        _clock.Advance(TimeSpan.FromSeconds(5));
+        Assert.Equal(connects, _host.Connects);
     }
 
     [Fact]

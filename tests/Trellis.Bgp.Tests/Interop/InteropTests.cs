@@ -172,7 +172,7 @@ public sealed class InteropTests(InteropLab lab) : IClassFixture<InteropLab>
         Assert.NotEqual(BgpState.Established, lab.Speaker!.Peer(IPAddress.Parse("127.0.0.2"))!.State);
 
         // The other three sessions never flapped.
-        Assert.True(lab.AllUp(others));
+        Assert.True(lab.AllUp(others), Diagnostics());
         Assert.Equal(upSince, others.Select(p => lab.Speaker.Peer(p)!.EstablishedAt).ToArray());
         Assert.True(lab.Learned.ContainsKey((lab.Bird.RouterAddress, IPNetwork.Parse("10.20.0.0/24"))));
     }

@@ -65,7 +65,9 @@ public class KindsTests
     [Fact]
     public void Registry_describes_each_kind()
     {
-        Assert.Equal(6, Kinds.All.Length);
+        // The six Kubernetes kinds, then Trellis' own cluster-scoped BGP kinds (Calico's BGPPeer, BGPConfiguration).
+        Assert.Equal(8, Kinds.All.Length);
+        Assert.Equal(["BGPPeer", "BGPConfiguration"], Kinds.All.Where(k => k.Group == "trellis.dev").Select(k => k.Kind));
         Assert.Equal(["ns", "no", "po", "svc", "eps", "netpol"], Kinds.All.SelectMany(k => k.ShortNames));
         Assert.All(Kinds.All, k => Assert.Same(k, Kinds.Find(k.ApiVersion, k.Kind)));
         Assert.Equal(["Pod", "Service", "EndpointSlice", "NetworkPolicy"], Kinds.All.Where(k => k.Namespaced).Select(k => k.Kind));
