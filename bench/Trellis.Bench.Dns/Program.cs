@@ -17,6 +17,8 @@ var inv = CultureInfo.InvariantCulture;
 int services = Opt("--services", 1000);
 int seconds = Opt("--seconds", 10);
 int clients = Opt("--clients", 4);
+// --memory-only: RSS idle and after one saturating dnsperf run, no knotd and no latency runs (for tuning the runtime).
+bool memoryOnly = Array.IndexOf(args, "--memory-only") >= 0;
 string trellisDns = OptS("--trellis-dns", Path.GetFullPath(Path.Combine(AppContext.BaseDirectory, "../../../../../artifacts/bin/trellis-dns")));
 foreach (var tool in new[] { trellisDns, "/usr/bin/dnsperf", "/usr/sbin/knotd" })
 {
@@ -61,6 +63,19 @@ try
     double loadSeconds = sw.Elapsed.TotalSeconds;
     await Warm(trellisPort);
     long loadedRss = Rss(trellis);
+
+    if (memoryOnly)
+    {
+        string file = Path.Combine(dir, "mem-hits.txt");
+        var r7 = new Random(7);
+        File.WriteAllLines(file, Enumerable.Range(0, 20000).Select(_ => $"svc-{r7.Next(services)}.bench.svc.cluster.local A"));
+        var load = Dnsperf(trellisPort, file, null);
+        await Task.Delay(1000);
+        long after = Rss(trellis);
+        Stop(trellis);
+        Console.WriteLine(string.Create(inv, $"services {services}: RSS empty {baselineRss / 1024.0:F1} MB, loaded idle {loadedRss / 1024.0:F1} MB, after {load.Qps:F0} QPS load {after / 1024.0:F1} MB; per 1,000 above baseline {(loadedRss - baselineRss) / 1024.0 * 1000 / services:F2} MB idle, {(after - baselineRss) / 1024.0 * 1000 / services:F2} MB after load; ready in {loadSeconds:F2} s"));
+        return 0;
+    }
 
     // 3. knotd with the same records as a static zone.
     int knotPort = FreePort();

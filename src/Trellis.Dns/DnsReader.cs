@@ -66,7 +66,13 @@ public ref struct DnsReader
     /// name's own labels; bytes that are not printable, '.', '\\', '"', ';', '(' and ')' are escaped as \DDD
     /// so the text maps back to the same labels.
     /// </summary>
-    public string ReadName(string what = "name", bool lowerCase = false)
+    public string ReadName(string what = "name", bool lowerCase = false) => ReadName(what, lowerCase, intern: null);
+
+    /// <summary>
+    /// As <see cref="ReadName(string, bool)"/>, but a name <paramref name="intern"/> already holds (it returns its
+    /// string) costs no allocation: the server's hot path reads every question name this way.
+    /// </summary>
+    public string ReadName(string what, bool lowerCase, Func<ReadOnlySpan<char>, string?>? intern)
     {
         Span<char> text = stackalloc char[MaxNameLength * 4 + 1];
         int textLength = 0;
@@ -129,7 +135,11 @@ public ref struct DnsReader
             text[textLength++] = '.';
             pos += 1 + len;
         }
-        return textLength == 0 ? "." : new string(text[..textLength]);
+        if (textLength == 0)
+        {
+            return ".";
+        }
+        return intern?.Invoke(text[..textLength]) ?? new string(text[..textLength]);
     }
 
     /// <summary>Skips a name without decoding it (pointers end it; they are checked when the name is read).</summary>

@@ -46,7 +46,11 @@ public readonly struct DnsRequest
 
     public bool RecursionDesired => (Flags & DnsFlags.RD) != 0;
 
-    public static DnsRequestStatus TryParse(ReadOnlySpan<byte> packet, out DnsRequest request, out string? error)
+    public static DnsRequestStatus TryParse(ReadOnlySpan<byte> packet, out DnsRequest request, out string? error) =>
+        TryParse(packet, intern: null, out request, out error);
+
+    /// <summary>As <see cref="TryParse(ReadOnlySpan{byte}, out DnsRequest, out string?)"/>, reusing the strings <paramref name="intern"/> knows for the question name.</summary>
+    public static DnsRequestStatus TryParse(ReadOnlySpan<byte> packet, Func<ReadOnlySpan<char>, string?>? intern, out DnsRequest request, out string? error)
     {
         request = default;
         error = null;
@@ -77,7 +81,7 @@ public readonly struct DnsRequest
                 return DnsRequestStatus.FormErr;
             }
             int qStart = r.Position;
-            string name = r.ReadName("question.name", lowerCase: true);
+            string name = r.ReadName("question.name", lowerCase: true, intern);
             ushort type = r.ReadUInt16("question.type");
             ushort cls = r.ReadUInt16("question.class");
             int qEnd = r.Position;

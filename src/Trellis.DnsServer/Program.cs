@@ -4,6 +4,8 @@ namespace Trellis.DnsServer;
 
 internal static class Program
 {
+    private const long SqliteSoftHeapLimit = 512 * 1024;
+
     private static async Task<int> Main(string[] args)
     {
         if (args is ["--help"] or ["-h"])
@@ -25,6 +27,14 @@ internal static class Program
         try
         {
             store = ClusterStore.Open(options.StoreUrl);
+            if (options.StoreUrl.StartsWith("sqlite:", StringComparison.Ordinal))
+            {
+                // SQLite's default page cache (2 MB per connection) holds every page the initial list read, for
+                // the life of the process, though the server reads the store again only on change: a process-wide
+                // soft limit makes SQLite recycle those pages instead (the zone is served from memory anyway).
+                SQLitePCL.Batteries_V2.Init();
+                SQLitePCL.raw.sqlite3_soft_heap_limit64(SqliteSoftHeapLimit);
+            }
         }
         catch (Exception e) when (e is ArgumentException or StoreException)
         {

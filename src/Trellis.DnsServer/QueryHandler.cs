@@ -40,7 +40,8 @@ public sealed class QueryHandler
     {
         long start = Stopwatch.GetTimestamp();
         needsUpstream = false;
-        var status = DnsRequest.TryParse(request, out var req, out _);
+        var zone = _zone();
+        var status = DnsRequest.TryParse(request, zone.InternName, out var req, out _);
         if (status == DnsRequestStatus.Drop)
         {
             _metrics.Drop();
@@ -56,7 +57,6 @@ public sealed class QueryHandler
         {
             return Error(req, request, response, early, tcp, echoQuestion: true, start);
         }
-        var zone = _zone();
         var answer = zone.Answer(req.Name, req.Type);
         if (answer.Kind == ZoneAnswerKind.Forward)
         {

@@ -43,7 +43,14 @@ public sealed partial class DnsZone
         _noData = new ZoneAnswer(ZoneAnswerKind.Authoritative, ZoneRcode.NoError, [], [Soa], []);
         _reverseNoData = new ZoneAnswer(ZoneAnswerKind.Authoritative, ZoneRcode.NoError, [], [Soa with { Name = "in-addr.arpa." }], []);
         _podSuffix = ".pod." + origin;
+        var lookup = nodes.GetAlternateLookup<ReadOnlySpan<char>>();
+        // One delegate per snapshot, so interning a query name allocates nothing.
+        // (A node's records carry its name, so the owner string comes from the first.)
+        InternName = name => lookup.TryGetValue(name, out var node) && !node.All.IsEmpty ? node.All[0].Name : null;
     }
+
+    /// <summary>The zone's own string for a name it holds (null otherwise): lets the server parse a question without allocating its name.</summary>
+    public Func<ReadOnlySpan<char>, string?> InternName { get; }
 
     public DnsZoneOptions Options { get; }
 
