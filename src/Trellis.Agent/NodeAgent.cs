@@ -84,7 +84,7 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         var policyEngine = options.Policy is { } pol ? new Policy.PolicyEngine(options.Node, pol, store, log) : null;
         var policy = policyEngine is not null ? Task.Run(() => policyEngine.RunAsync(ct), ct) : Task.CompletedTask;
         await using var metrics = options.Metrics is { } endpoint
-            ? new Metrics.MetricsServer(endpoint, policyEngine is null ? [] : [policyEngine.WriteMetrics], log)
+            ? new Metrics.MetricsServer(endpoint, [.. MetricWriters(policyEngine, bgp)], log)
             : null;
         if (metrics is not null)
         {
@@ -140,6 +140,19 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
     }
 
     /// <summary>BGPPeer objects and the BGPConfiguration singleton (Calico's kinds); changes are seen on the next resync.</summary>
+    /// <summary>What <c>/metrics</c> shows: the policy engine's counters and the bgp backend's gauges, whichever run.</summary>
+    private static IEnumerable<Action<System.Text.StringBuilder>> MetricWriters(Policy.PolicyEngine? policy, Bgp.BgpBackend? bgp)
+    {
+        if (policy is not null)
+        {
+            yield return policy.WriteMetrics;
+        }
+        if (bgp is not null)
+        {
+            yield return bgp.WriteMetrics;
+        }
+    }
+
     private async Task<(List<BgpPeerView> Peers, BgpConfigurationView? Config)> ListBgpIntentAsync(CancellationToken ct)
     {
         var peers = await store.ListAsync(Kinds.BgpPeer.StorePrefix(), ct).ConfigureAwait(false);

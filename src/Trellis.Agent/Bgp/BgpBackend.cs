@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Sockets;
+using System.Text;
 using Trellis.Bgp;
 using Trellis.Bgp.Fsm;
 using Trellis.Bgp.Wire;
@@ -46,6 +47,7 @@ internal sealed class BgpBackend : IAsyncDisposable
     private bool _initialTablesIn;
     private string? _lastStatus;
     private DateTimeOffset _lastStatusWrite;
+    private (IReadOnlyList<BgpPeerStatus> Statuses, int Installed)? _lastMetrics;
 
     public BgpBackend(string node, string device, string? statusFile, Action<string> log)
     {
@@ -217,7 +219,28 @@ internal sealed class BgpBackend : IAsyncDisposable
         {
             _log("bgp: route " + line);
         }
+        lock (_lock)
+        {
+            _lastMetrics = (statuses, result.Installed);
+        }
         WriteStatus(speaker, statuses, topology, compilation, result, s.Ip);
+    }
+
+    /// <summary>
+    /// The BGP gauges for trellisd's <c>/metrics</c>: peer statuses as of the last route sync (at most a
+    /// second old), uptime against the clock now. Nothing before the speaker's first sync.
+    /// </summary>
+    public void WriteMetrics(StringBuilder text)
+    {
+        (IReadOnlyList<BgpPeerStatus> Statuses, int Installed)? snapshot;
+        lock (_lock)
+        {
+            snapshot = _lastMetrics;
+        }
+        if (snapshot is { } m)
+        {
+            Metrics.BgpMetrics.Write(text, _node, m.Statuses, m.Installed, DateTimeOffset.UtcNow);
+        }
     }
 
     private void WriteStatus(BgpSpeaker speaker, IReadOnlyList<BgpPeerStatus> statuses, BgpTopology topology, BgpRouteCompilation compilation, BgpRouteSyncResult result, IPAddress self)
@@ -243,7 +266,7 @@ internal sealed class BgpBackend : IAsyncDisposable
         _lastStatusWrite = now;
         Directory.CreateDirectory(Path.GetDirectoryName(_statusFile)!);
         AtomicWrite(_statusFile, body);
-        AtomicWrite(Path.ChangeExtension(_statusFile, ".prom"), BgpStatusJson.Metrics(_node, statuses, result));
+        AtomicWrite(Path.ChangeExtension(_statusFile, ".prom"), BgpStatusJson.Metrics(_node, statuses, result, now));
     }
 
     private static void AtomicWrite(string path, string text)

@@ -12,7 +12,7 @@ namespace Trellis.Agent.Bgp;
 /// <c>{"node","asNumber","routerId","routeReflectorClusterId","listen","updated","peers":[{"address","port",
 /// "asNumber","type","state","since","uptimeSeconds","prefixesReceived","prefixesAdvertised","stalePrefixes",
 /// "endOfRib","routeReflectorClient","lastError"}],"routes":{"installed","errors":[]},"errors":[]}</c>,
-/// and beside it <c>bgp.prom</c>: the same counts as Prometheus gauges (trellisd has no metrics endpoint yet).
+/// and beside it <c>bgp.prom</c>: the same gauges trellisd serves on <c>--metrics</c>.
 /// </summary>
 internal static class BgpStatusJson
 {
@@ -91,26 +91,7 @@ internal static class BgpStatusJson
     public static string StripVolatile(string json) =>
         string.Join('\n', json.Split('\n').Where(l => !l.Contains("\"updated\"", StringComparison.Ordinal) && !l.Contains("\"uptimeSeconds\"", StringComparison.Ordinal)));
 
-    public static string Metrics(string node, IReadOnlyList<BgpPeerStatus> statuses, BgpRouteSyncResult result)
-    {
-        var text = new StringBuilder();
-        text.Append("# TYPE trellis_bgp_session_established gauge\n");
-        foreach (var p in statuses)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"trellis_bgp_session_established{{node=\"{node}\",peer=\"{p.Address}\",state=\"{p.State}\"}} {(p.State == Trellis.Bgp.Fsm.BgpState.Established ? 1 : 0)}\n");
-        }
-        text.Append("# TYPE trellis_bgp_prefixes_received gauge\n");
-        foreach (var p in statuses)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"trellis_bgp_prefixes_received{{node=\"{node}\",peer=\"{p.Address}\"}} {p.PrefixesReceived}\n");
-        }
-        text.Append("# TYPE trellis_bgp_prefixes_advertised gauge\n");
-        foreach (var p in statuses)
-        {
-            text.Append(CultureInfo.InvariantCulture, $"trellis_bgp_prefixes_advertised{{node=\"{node}\",peer=\"{p.Address}\"}} {p.PrefixesAdvertised}\n");
-        }
-        text.Append("# TYPE trellis_bgp_routes_installed gauge\n");
-        text.Append(CultureInfo.InvariantCulture, $"trellis_bgp_routes_installed{{node=\"{node}\"}} {result.Installed}\n");
-        return text.ToString();
-    }
+    /// <summary>bgp.prom: the same text trellisd serves on <c>--metrics</c> (see <see cref="Metrics.BgpMetrics"/>).</summary>
+    public static string Metrics(string node, IReadOnlyList<BgpPeerStatus> statuses, BgpRouteSyncResult result, DateTimeOffset now) =>
+        Trellis.Agent.Metrics.BgpMetrics.Render(node, statuses, result.Installed, now);
 }
