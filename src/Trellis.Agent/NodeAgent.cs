@@ -72,7 +72,6 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         var routing = new RoutingReconciler(nl, options.Underlay);
         var firewall = new NodeFirewallReconciler(new NftClient());
         var vtep = MacAddress.ForNode(options.Node);
-        await AnnotateSelfAsync(vtep, ct).ConfigureAwait(false);
         // The bgp backend's speaker and route loop live beside the store loop (see Bgp/BgpBackend).
         await using var bgp = options.Backend == RoutingBackend.Bgp ? new Bgp.BgpBackend(options.Node, options.Underlay, options.BgpStatusFile, Log) : null;
         // The proxy runs beside the routing loop, on its own watch: a Service change must not wait for a
@@ -90,6 +89,9 @@ public sealed class NodeAgent(AgentOptions options, IClusterStore store, TextWri
         {
             Log($"serving metrics on http://{metrics.Endpoint}/metrics");
         }
+        // Only the routing loop needs this node's Node object; the proxy and the policy engine (started above)
+        // do not wait for it, as kube-proxy does not wait for its node's registration.
+        await AnnotateSelfAsync(vtep, ct).ConfigureAwait(false);
         string? lastReport = null;
         DateTimeOffset renewAt = DateTimeOffset.MinValue;
         while (!ct.IsCancellationRequested)
