@@ -294,6 +294,15 @@ public sealed class ServiceProxy(string nodeName, string underlay, ProxyOptions 
             Log(string.Create(CultureInfo.InvariantCulture,
                 $"proxy: {result.Kind} sync ({why}): {serviceCount} services, {result.TransactionBytes} bytes; compile {compiled.TotalMilliseconds:F1} ms, nft {result.Elapsed.TotalMilliseconds:F1} ms"));
         }
+        if (result.TransactionBytes > 1 << 20)
+        {
+            // A big full sync (14 MB of text at 10,000 Services, twice that as UTF-16, plus nft's output) leaves
+            // tens of MB of dead large objects that the GC would otherwise keep committed for a long time:
+            // compact once and give the memory back. Full syncs are rare (start, periodic resync), so the pause
+            // is cheap next to the nft transaction itself.
+            System.Runtime.GCSettings.LargeObjectHeapCompactionMode = System.Runtime.GCLargeObjectHeapCompactionMode.CompactOnce;
+            GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        }
     }
 
     private List<IPAddress> NodeAddresses(RtNetlink nl)
