@@ -11,6 +11,19 @@ public sealed class BadInputLab : IDisposable
         {
             return;
         }
+        try
+        {
+            Setup();
+        }
+        catch
+        {
+            Lab.Dispose(); // xunit does not dispose a fixture whose constructor threw
+            throw;
+        }
+    }
+
+    private void Setup()
+    {
         Lab.Must("lab", "up", "--name", Lab.Name, "--nodes", "1");
         Lab.Apply("""
             apiVersion: v1

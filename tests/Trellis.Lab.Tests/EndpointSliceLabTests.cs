@@ -16,10 +16,18 @@ public sealed class EndpointSliceLab : IDisposable
         {
             return;
         }
-        Lab.Must("lab", "up", "--name", Lab.Name, "--nodes", "2");
-        var status = JsonNode.Parse(Lab.Must("lab", "status", "-o", "json"))!;
-        StoreUrl = status["store"]!.GetValue<string>();
-        UnderlayNetns = status["outside"]!["netns"]!.GetValue<string>();
+        try
+        {
+            Lab.Must("lab", "up", "--name", Lab.Name, "--nodes", "2");
+            var status = JsonNode.Parse(Lab.Must("lab", "status", "-o", "json"))!;
+            StoreUrl = status["store"]!.GetValue<string>();
+            UnderlayNetns = status["outside"]!["netns"]!.GetValue<string>();
+        }
+        catch
+        {
+            Lab.Dispose(); // xunit does not dispose a fixture whose constructor threw
+            throw;
+        }
     }
 
     public LabDriver Lab { get; } = new("e");

@@ -34,6 +34,19 @@ public sealed class UpstreamTopologyLabFixture : IDisposable
         {
             return;
         }
+        try
+        {
+            Setup();
+        }
+        catch
+        {
+            Lab.Dispose(); // xunit does not dispose a fixture whose constructor threw: the lab would be left running
+            throw;
+        }
+    }
+
+    private void Setup()
+    {
         string config = Path.Combine(Path.GetTempPath(), $"{Lab.Name}.yaml");
         File.WriteAllText(config, """
             apiVersion: trellis.dev/v1alpha1
