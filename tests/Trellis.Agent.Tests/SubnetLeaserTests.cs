@@ -7,7 +7,7 @@ using Trellis.Store;
 namespace Trellis.Agent.Tests;
 
 /// <summary>Flannel's lease semantics over the real SQLite store (compare-and-swap across connections) with a fake clock.</summary>
-public sealed class SubnetLeaserTests : IAsyncDisposable
+public sealed class SubnetLeaserTests : IAsyncLifetime
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("trl-lease-").FullName;
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-26T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
@@ -80,7 +80,11 @@ public sealed class SubnetLeaserTests : IAsyncDisposable
         Assert.Equal(SubnetChoiceReason.ReclaimExpired, reclaimed.Reason);
     }
 
-    public async ValueTask DisposeAsync()
+    // IAsyncLifetime, not IAsyncDisposable: this xunit only awaits the former on a test class, so the
+    // temporary store directory used to be left in /tmp after every test.
+    public Task InitializeAsync() => Task.CompletedTask;
+
+    public async Task DisposeAsync()
     {
         foreach (var s in _stores)
         {
