@@ -96,7 +96,7 @@ public sealed class ForwardingTests : IAsyncLifetime
 
     private sealed class FakeUpstream : IDisposable
     {
-        private readonly Socket _udp = new(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        private readonly Socket _udp;
         private readonly TcpListener _tcp;
         private readonly ConcurrentDictionary<string, int> _asked = new();
         private readonly CancellationTokenSource _stop = new();
@@ -104,9 +104,25 @@ public sealed class ForwardingTests : IAsyncLifetime
 
         public FakeUpstream()
         {
-            _udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-            _tcp = new TcpListener(IPAddress.Loopback, ((IPEndPoint)_udp.LocalEndPoint!).Port);
-            _tcp.Start();
+            // One port for UDP and TCP: the kernel picks a free UDP port, but its TCP twin may be taken by
+            // another process on this busy machine, so try again with a new pick (it failed once in CI).
+            for (int attempt = 0; ; attempt++)
+            {
+                var udp = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                udp.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+                var tcp = new TcpListener(IPAddress.Loopback, ((IPEndPoint)udp.LocalEndPoint!).Port);
+                try
+                {
+                    tcp.Start();
+                    _udp = udp;
+                    _tcp = tcp;
+                    break;
+                }
+                catch (SocketException) when (attempt < 50)
+                {
+                    udp.Dispose();
+                }
+            }
             _ = Task.Run(UdpLoop);
             _ = Task.Run(TcpLoop);
         }
