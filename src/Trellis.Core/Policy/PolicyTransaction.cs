@@ -1,4 +1,5 @@
 using System.Text;
+using Trellis.Core.Nft;
 
 namespace Trellis.Core.Policies;
 
@@ -129,45 +130,14 @@ public static class PolicyTransaction
         return w.ToString();
     }
 
-    private static void AddChain(StringBuilder w, PolicyChain c)
-    {
-        w.Append("add chain ").Append(Table).Append(' ').Append(c.Name);
-        if (c.BaseHook is { } hook)
-        {
-            w.Append(' ').Append(hook);
-        }
-        w.Append('\n');
-    }
+    private static void AddChain(StringBuilder w, PolicyChain c) => NftScript.AddChain(w, Table, c.Name, c.BaseHook?.ToString());
 
-    private static void AddSet(StringBuilder w, PolicySet s) =>
-        w.Append("add ").Append(s.Keyword).Append(' ').Append(Table).Append(' ').Append(s.Name).Append(' ').Append(s.Declaration).Append('\n');
+    private static void AddSet(StringBuilder w, PolicySet s) => NftScript.AddSet(w, Table, s.Keyword, s.Name, s.Declaration);
 
-    private static void AddRules(StringBuilder w, PolicyChain c)
-    {
-        foreach (var rule in c.Rules)
-        {
-            w.Append("add rule ").Append(Table).Append(' ').Append(c.Name).Append(' ').Append(rule).Append('\n');
-        }
-    }
+    private static void AddRules(StringBuilder w, PolicyChain c) => NftScript.AddRules(w, Table, c.Name, c.Rules);
 
-    private static void Elements(StringBuilder w, string verb, string set, IReadOnlyList<string> elements)
-    {
-        if (elements.Count == 0)
-        {
-            return; // "{ }" is a syntax error
-        }
-        w.Append(verb).Append(" element ").Append(Table).Append(' ').Append(set).Append(" { ");
-        for (int i = 0; i < elements.Count; i++)
-        {
-            if (i > 0)
-            {
-                w.Append(", ");
-            }
-            w.Append(elements[i]);
-        }
-        w.Append(" }\n");
-    }
+    private static void Elements(StringBuilder w, string verb, string set, IReadOnlyList<string> elements) =>
+        NftScript.Elements(w, verb, Table, set, elements);
 
-    private static void Line(StringBuilder w, string verb, string name) =>
-        w.Append(verb).Append(' ').Append(Table).Append(' ').Append(name).Append('\n');
+    private static void Line(StringBuilder w, string verb, string name) => NftScript.Line(w, verb, Table, name);
 }

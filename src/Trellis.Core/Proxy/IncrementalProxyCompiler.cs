@@ -416,7 +416,7 @@ public sealed class IncrementalProxyCompiler
             return;
         }
         elements.Sort(StringComparer.Ordinal);
-        w.Append(verb).Append(" element ").Append(Table).Append(' ').Append(set).Append(" { ").AppendJoin(", ", elements).Append(" }\n");
+        Nft.NftScript.Elements(w, verb, Table, set, elements);
     }
 
     private static (string, string) Id(string? ns, string? name) => (ns ?? "default", name ?? "");
